@@ -1,0 +1,221 @@
+// Package jobs runs background work on River, on the same database as the
+// rest of the application: a job is inserted in the transaction that wrote the
+// row that caused it, so a rolled-back change leaves no job behind and a
+// committed one always has its job.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/rightsize/rightsize/internal/platform/database"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Work makes the client fetch and run jobs; without it the client only
+	// inserts them (a `serve --worker=false` process).
+	Work bool
+	// Concurrency is how many jobs run at once in this process.
+	Concurrency int
+	// Periodic jobs are enqueued by whichever worker process is River's
+	// elected leader, so each runs once per interval however many run.
+	Periodic []*river.PeriodicJob
+	// PostgresURL opens a one-connection pool for LISTEN, so that on
+	// PostgreSQL a committed job starts without waiting for the next poll.
+	PostgresURL string
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+}
+
+// pollInterval bounds how long a committed job can wait before it is fetched
+// when no notification arrives (always, on SQLite).
+const pollInterval = 100 * time.Millisecond
+
+// Client inserts jobs and, when configured to, works them.
+type Client struct {
+	river    *river.Client[*sql.Tx]
+	listener *pgxpool.Pool
+	work     bool
+}
+
+// New builds a client over db that knows the workers in workers. It starts
+// nothing: call Start to begin working jobs.
+func New(ctx context.Context, db *database.DB, workers *river.Workers, o Options) (*Client, error) {
+	c := &Client{work: o.Work}
+	var driver riverdriver.Driver[*sql.Tx]
+	switch db.Dialect() {
+	case database.SQLite:
+		driver = riversqlite.New(db.SQL())
+	case database.Postgres:
+		if o.Work && o.PostgresURL != "" {
+			cfg, err := pgxpool.ParseConfig(o.PostgresURL)
+			if err != nil {
+				return nil, fmt.Errorf("jobs: listener: %w", err)
+			}
+			cfg.MaxConns = 1
+			c.listener, err = pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("jobs: listener: %w", err)
+			}
+			driver = riverdatabasesql.NewWithPgxListener(db.SQL(), c.listener)
+		} else {
+			driver = riverdatabasesql.New(db.SQL())
+		}
+	default:
+		return nil, fmt.Errorf("jobs: unsupported dialect %q", db.Dialect())
+	}
+
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := &river.Config{
+		Logger:            logger.With(slog.String("component", "river")),
+		Workers:           workers,
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: pollInterval,
+	}
+	if o.Work {
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Concurrency}}
+		cfg.PeriodicJobs = o.Periodic
+		if o.Registerer != nil {
+			m, err := newMetrics(o.Registerer)
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			cfg.Middleware = []rivertype.Middleware{m}
+		}
+	}
+	rc, err := river.NewClient(driver, cfg)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	c.river = rc
+	return c, nil
+}
+
+// InsertTx enqueues a job inside tx: it becomes visible to workers when tx
+// commits, and vanishes if tx rolls back.
+func (c *Client) InsertTx(ctx context.Context, tx *database.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	if _, err := c.river.InsertTx(ctx, tx.SQL(), args, opts); err != nil {
+		return fmt.Errorf("jobs: insert %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// Start begins fetching and working jobs, if the client was built to work
+// them; otherwise it does nothing. Jobs keep running until Stop.
+func (c *Client) Start(ctx context.Context) error {
+	if !c.work {
+		return nil
+	}
+	// Work outlives ctx (often a request or start-up context): Stop ends it.
+	if err := c.river.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("jobs: start: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching new jobs and waits for running ones to finish. If ctx
+// ends first, running jobs are cancelled (River retries them later) and Stop
+// returns ctx's error once they have returned.
+func (c *Client) Stop(ctx context.Context) error {
+	if !c.work {
+		return nil
+	}
+	err := c.river.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		return errors.Join(err, c.river.StopAndCancel(hard))
+	}
+	return err
+}
+
+// Close releases the listener connection. Call it after Stop.
+func (c *Client) Close() {
+	if c.listener != nil {
+		c.listener.Close()
+	}
+}
+
+// River returns the underlying River client, for tests and tools that need
+// more than Client offers (subscriptions, job lists).
+func (c *Client) River() *river.Client[*sql.Tx] { return c.river }
+
+func migrator(db *database.DB) (*rivermigrate.Migrator[*sql.Tx], error) {
+	var driver riverdriver.Driver[*sql.Tx]
+	if db.Dialect() == database.SQLite {
+		driver = riversqlite.New(db.SQL())
+	} else {
+		driver = riverdatabasesql.New(db.SQL())
+	}
+	return rivermigrate.New(driver, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+}
+
+// Migrate applies River's own schema migrations and returns the ones applied.
+// Run it after the application's migrations, as a separate step: River's
+// migrations cannot run inside another migration tool's transaction.
+func Migrate(ctx context.Context, db *database.DB) ([]database.Migration, error) {
+	m, err := migrator(db)
+	if err != nil {
+		return nil, fmt.Errorf("river migrate: %w", err)
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("river migrate: %w", err)
+	}
+	applied := make([]database.Migration, 0, len(res.Versions))
+	for _, v := range res.Versions {
+		applied = append(applied, database.Migration{Version: int64(v.Version), Name: v.Name, Applied: true})
+	}
+	return applied, nil
+}
+
+// MigrationStatus lists River's schema migrations and whether each is applied.
+func MigrationStatus(ctx context.Context, db *database.DB) ([]database.Migration, error) {
+	m, err := migrator(db)
+	if err != nil {
+		return nil, fmt.Errorf("river migration status: %w", err)
+	}
+	existing, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("river migration status: %w", err)
+	}
+	applied := make(map[int]bool, len(existing))
+	for _, e := range existing {
+		applied[e.Version] = true
+	}
+	all := m.AllVersions()
+	list := make([]database.Migration, 0, len(all))
+	for _, v := range all {
+		list = append(list, database.Migration{Version: int64(v.Version), Name: v.Name, Applied: applied[v.Version]})
+	}
+	return list, nil
+}
+
+// Every returns a periodic job that enqueues args every interval, and once
+// when the worker starts.
+func Every(interval time.Duration, args river.JobArgs) *river.PeriodicJob {
+	return river.NewPeriodicJob(
+		river.PeriodicInterval(interval),
+		func() (river.JobArgs, *river.InsertOpts) { return args, nil },
+		&river.PeriodicJobOpts{RunOnStart: true},
+	)
+}

@@ -1,0 +1,233 @@
+// Package database opens the one SQL database every service shares (SQLite by
+// default, PostgreSQL in production) and runs every query under a deadline,
+// timed, counted and logged when slow.
+//
+// Both dialects are reached through database/sql, so a *sql.DB can be handed to
+// River and goose as is, and service code writes one kind of SQL: $1, $2
+// placeholders work on both.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect names the SQL database behind a DB.
+type Dialect string
+
+// The dialects rightsize runs on.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Options say which database to open and how to run queries on it.
+type Options struct {
+	Dialect Dialect
+	// DSN is a PostgreSQL URL, or the path of the SQLite file (created with its
+	// directory if missing).
+	DSN             string
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	// QueryTimeout bounds every query that reaches the database; the caller's
+	// own deadline wins when it is sooner.
+	QueryTimeout time.Duration
+	// SlowQuery is the duration above which a query is logged at WARN.
+	SlowQuery time.Duration
+	Logger    *slog.Logger
+	// Registerer receives the query histogram and the pool collector; nil
+	// registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// DB is the application's database handle. It is safe for concurrent use.
+type DB struct {
+	sql          *sql.DB
+	dialect      Dialect
+	queryTimeout time.Duration
+	slowQuery    time.Duration
+	log          *slog.Logger
+	queryHist    *prometheus.HistogramVec
+}
+
+// sqlitePragmas make SQLite safe for concurrent writers: WAL lets reads run
+// beside a write, busy_timeout waits for the lock instead of failing, and
+// _txlock=immediate takes the write lock at BEGIN, because a deferred
+// transaction that upgrades its lock later fails with SQLITE_BUSY whatever
+// the timeout. _time_format=sqlite stores times in a sortable text form.
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+
+// Open opens and pings the database o describes.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	var driver, dsn string
+	switch o.Dialect {
+	case SQLite:
+		if err := os.MkdirAll(filepath.Dir(o.DSN), 0o700); err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		driver, dsn = "sqlite", "file:"+(&url.URL{Path: o.DSN}).EscapedPath()+"?"+sqlitePragmas
+	case Postgres:
+		driver, dsn = "pgx", o.DSN
+	default:
+		return nil, fmt.Errorf("database: unknown dialect %q", o.Dialect)
+	}
+	sqlDB, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database: open %s: %w", o.Dialect, err)
+	}
+	sqlDB.SetMaxOpenConns(o.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(o.MaxIdleConns)
+	sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
+
+	db := &DB{
+		sql:          sqlDB,
+		dialect:      o.Dialect,
+		queryTimeout: o.QueryTimeout,
+		slowQuery:    o.SlowQuery,
+		log:          o.Logger,
+		queryHist: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "db_query_duration_seconds",
+			Help:    "Time from sending a query to its first result, by operation (select, insert, update, delete, other).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"op", "outcome"}),
+	}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	if db.queryTimeout <= 0 {
+		db.queryTimeout = 10 * time.Second
+	}
+	if err := db.Ping(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	if o.Registerer != nil {
+		err := errors.Join(
+			o.Registerer.Register(db.queryHist),
+			o.Registerer.Register(collectors.NewDBStatsCollector(sqlDB, string(o.Dialect))),
+		)
+		if err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("database: register metrics: %w", err)
+		}
+	}
+	return db, nil
+}
+
+// Dialect reports which database db talks to.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL returns the underlying pool, for libraries that take a *sql.DB (River,
+// goose). Queries made through it bypass the deadline, timing and counting.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Ping checks that the database answers, under the query deadline.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := db.deadline(ctx)
+	defer cancel()
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: ping %s: %w", db.dialect, err)
+	}
+	return nil
+}
+
+// Close closes the pool; in-flight queries finish first.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Querier runs queries. Both *DB and *Tx satisfy it, so store functions take a
+// Querier and work inside or outside a transaction.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) *Row
+}
+
+var (
+	_ Querier = (*DB)(nil)
+	_ Querier = (*Tx)(nil)
+)
+
+// Exec runs a statement that returns no rows.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return exec(ctx, db, db.sql, query, args)
+}
+
+// Query runs a query that returns rows. The caller must Close the rows (or
+// read them to the end), which also releases the query's deadline.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	return queryRows(ctx, db, db.sql, query, args)
+}
+
+// QueryRow runs a query expected to return at most one row; its error, such as
+// sql.ErrNoRows, is reported by Row.Scan.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *Row {
+	return queryRow(ctx, db, db.sql, query, args)
+}
+
+// Tx is a transaction opened by DB.Transact.
+type Tx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// SQL returns the underlying transaction, for libraries that take a *sql.Tx,
+// such as River's InsertTx.
+func (tx *Tx) SQL() *sql.Tx { return tx.tx }
+
+// Exec runs a statement that returns no rows, inside the transaction.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return exec(ctx, tx.db, tx.tx, query, args)
+}
+
+// Query runs a query that returns rows, inside the transaction. The caller must
+// Close the rows or read them to the end.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	return queryRows(ctx, tx.db, tx.tx, query, args)
+}
+
+// QueryRow runs a query expected to return at most one row, inside the
+// transaction.
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *Row {
+	return queryRow(ctx, tx.db, tx.tx, query, args)
+}
+
+// Transact runs fn in a transaction. It commits if fn returns nil, and rolls
+// back if fn returns an error or panics (the panic then continues). fn must
+// not keep tx after it returns.
+//
+// On SQLite the transaction holds the write lock from its first statement, so
+// keep fn short and never call back into db (outside tx) from within it.
+func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("database: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqlTx.Rollback()
+			return
+		}
+		if err = sqlTx.Commit(); err != nil {
+			err = fmt.Errorf("database: commit: %w", err)
+		}
+	}()
+	return fn(&Tx{db: db, tx: sqlTx})
+}

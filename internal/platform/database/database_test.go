@@ -1,0 +1,274 @@
+package database_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rightsize/rightsize/internal/platform/database"
+	"github.com/rightsize/rightsize/internal/platform/testkit"
+)
+
+func createNotes(t testing.TB, db *database.DB) {
+	t.Helper()
+	if _, err := db.Exec(context.Background(), `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countNotes(t testing.TB, db *database.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM notes`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Concurrent write transactions that read then write are what fail with
+// "database is locked" on a default SQLite set-up.
+func TestConcurrentWriteTransactions(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	createNotes(t, db)
+	ctx := context.Background()
+
+	const writers, each = 20, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				errs <- db.Transact(ctx, func(tx *database.Tx) error {
+					var max sql.NullInt64
+					if err := tx.QueryRow(ctx, `SELECT max(id) FROM notes`).Scan(&max); err != nil {
+						return err
+					}
+					_, err := tx.Exec(ctx, `INSERT INTO notes (id, body) VALUES ($1, $2)`, w*each+i+1, fmt.Sprint("after ", max.Int64))
+					return err
+				})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent transaction: %v", err)
+		}
+	}
+	if got, want := countNotes(t, db), writers*each; got != want {
+		t.Errorf("got %d rows, want %d", got, want)
+	}
+}
+
+func TestTransact(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	createNotes(t, db)
+	ctx := context.Background()
+	id := 0
+	insert := func(tx *database.Tx) {
+		id++
+		if _, err := tx.Exec(ctx, `INSERT INTO notes (id, body) VALUES ($1, $2)`, id, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := db.Transact(ctx, func(tx *database.Tx) error { insert(tx); return nil }); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	boom := errors.New("boom")
+	if err := db.Transact(ctx, func(tx *database.Tx) error { insert(tx); return boom }); !errors.Is(err, boom) {
+		t.Fatalf("got error %v, want %v", err, boom)
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != "panic in tx" {
+				t.Errorf("got panic %v, want it to propagate", p)
+			}
+		}()
+		db.Transact(ctx, func(tx *database.Tx) error { insert(tx); panic("panic in tx") })
+	}()
+	if got := countNotes(t, db); got != 1 {
+		t.Errorf("got %d rows, want 1: only the committed transaction's", got)
+	}
+}
+
+func TestQueryDeadline(t *testing.T) {
+	t.Parallel()
+	o := testkit.DBOptions(t)
+	o.QueryTimeout = 100 * time.Millisecond
+	db, err := database.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	slow := `SELECT pg_sleep(30)`
+	if db.Dialect() == database.SQLite {
+		slow = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c`
+	}
+	var x any
+	err = db.QueryRow(context.Background(), slow).Scan(&x)
+	if err == nil {
+		t.Fatal("got no error from a query that never ends, want the deadline to stop it")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "interrupt") && !strings.Contains(err.Error(), "cancel") {
+		t.Errorf("got %v, want a deadline or cancellation error", err)
+	}
+	// The pool is still usable afterwards.
+	if err := db.Ping(context.Background()); err != nil {
+		t.Errorf("ping after deadline: %v", err)
+	}
+}
+
+func TestSlowQueryLogAndMetrics(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	o := testkit.DBOptions(t)
+	o.SlowQuery = 0 // every query is "slow"
+	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	o.Registerer = reg
+	db, err := database.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	ctx, stats := database.WithStats(context.Background())
+	var s string
+	if err := db.QueryRow(ctx, `SELECT 'hunter2' || $1`, "x").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(ctx, `SELECT 1 UNION ALL SELECT 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `CREATE TABLE t (id INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	if got := stats.Queries(); got != 3 {
+		t.Errorf("got %d queries counted, want 3", got)
+	}
+
+	var line struct {
+		Level, Msg, Statement string
+		DurationMS            *float64 `json:"duration_ms"`
+	}
+	first, _, _ := strings.Cut(logs.String(), "\n")
+	if err := json.Unmarshal([]byte(first), &line); err != nil {
+		t.Fatalf("log line %q: %v", first, err)
+	}
+	if line.Level != "WARN" || line.Msg != "slow query" || line.DurationMS == nil {
+		t.Errorf("got log line %s, want a WARN slow query line with duration_ms", first)
+	}
+	if want := `SELECT ? || $1`; line.Statement != want {
+		t.Errorf("got statement %q, want %q (literal redacted)", line.Statement, want)
+	}
+	if strings.Contains(logs.String(), "hunter2") {
+		t.Error("a literal value reached the log")
+	}
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, f := range families {
+		found[f.GetName()] = true
+		if f.GetName() == "db_query_duration_seconds" {
+			var selects uint64
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "op" && l.GetValue() == "select" {
+						selects += m.GetHistogram().GetSampleCount()
+					}
+				}
+			}
+			if selects != 2 {
+				t.Errorf("got %d select observations, want 2", selects)
+			}
+		}
+	}
+	for _, name := range []string{"db_query_duration_seconds", "go_sql_open_connections", "go_sql_max_open_connections", "go_sql_wait_count_total"} {
+		if !found[name] {
+			t.Errorf("metric %s not registered", name)
+		}
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	ctx := context.Background()
+	fsys := fstest.MapFS{
+		"00001_widgets.sql": {Data: []byte("-- +goose Up\nCREATE TABLE widgets (id INTEGER PRIMARY KEY);\n-- +goose Down\nDROP TABLE widgets;\n")},
+		"00002_gadgets.sql": {Data: []byte("-- +goose Up\nCREATE TABLE gadgets (id INTEGER PRIMARY KEY);\n-- +goose Down\nDROP TABLE gadgets;\n")},
+	}
+
+	applied, err := database.MigrateUp(ctx, db, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 2 {
+		t.Fatalf("got %d migrations applied, want 2", len(applied))
+	}
+	if again, err := database.MigrateUp(ctx, db, fsys); err != nil || len(again) != 0 {
+		t.Fatalf("second up: got %d applied, err %v; want 0, nil", len(again), err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO gadgets (id) VALUES (1)`); err != nil {
+		t.Fatalf("table from migration 2: %v", err)
+	}
+
+	down, err := database.MigrateDown(ctx, db, fsys)
+	if err != nil || down.Version != 2 {
+		t.Fatalf("down: got version %d, err %v; want 2, nil", down.Version, err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO gadgets (id) VALUES (2)`); err == nil {
+		t.Error("gadgets still exists after migrating down")
+	}
+
+	status, err := database.MigrationStatus(ctx, db, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range status {
+		got = append(got, fmt.Sprintf("%d:%v", m.Version, m.Applied))
+	}
+	if want := "1:true 2:false"; strings.Join(got, " ") != want {
+		t.Errorf("got status %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"SELECT * FROM users WHERE id = $1", "SELECT * FROM users WHERE id = $1"},
+		{"SELECT 'it''s secret', 42,\n\t3.5 FROM t", "SELECT ?, ?, ? FROM t"},
+		{"UPDATE t2 SET a = 'x' WHERE b = $2", "UPDATE t2 SET a = ? WHERE b = $2"},
+	}
+	for _, tt := range tests {
+		if got := database.Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

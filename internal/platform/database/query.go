@@ -1,0 +1,159 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// conn is what *sql.DB and *sql.Tx have in common.
+type conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Rows is the result of a query. Closing it, or reading it to the end, also
+// releases the query's deadline.
+type Rows struct {
+	*sql.Rows
+	cancel context.CancelFunc
+}
+
+// Next prepares the next row; see sql.Rows.Next.
+func (r *Rows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.cancel()
+	return false
+}
+
+// Close closes the rows; see sql.Rows.Close.
+func (r *Rows) Close() error {
+	err := r.Rows.Close()
+	r.cancel()
+	return err
+}
+
+// Row is the result of QueryRow.
+type Row struct {
+	row    *sql.Row
+	cancel context.CancelFunc
+}
+
+// Scan copies the row's columns into dest; it returns sql.ErrNoRows when the
+// query matched nothing.
+func (r *Row) Scan(dest ...any) error {
+	defer r.cancel()
+	return r.row.Scan(dest...)
+}
+
+func exec(ctx context.Context, db *DB, c conn, query string, args []any) (sql.Result, error) {
+	ctx, cancel := db.deadline(ctx)
+	defer cancel()
+	start := time.Now()
+	res, err := c.ExecContext(ctx, query, args...)
+	db.observe(ctx, query, start, err)
+	return res, err
+}
+
+func queryRows(ctx context.Context, db *DB, c conn, query string, args []any) (*Rows, error) {
+	ctx, cancel := db.deadline(ctx)
+	start := time.Now()
+	rows, err := c.QueryContext(ctx, query, args...)
+	db.observe(ctx, query, start, err)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &Rows{Rows: rows, cancel: cancel}, nil
+}
+
+func queryRow(ctx context.Context, db *DB, c conn, query string, args []any) *Row {
+	ctx, cancel := db.deadline(ctx)
+	start := time.Now()
+	row := c.QueryRowContext(ctx, query, args...)
+	err := row.Err()
+	db.observe(ctx, query, start, err)
+	return &Row{row: row, cancel: cancel}
+}
+
+// deadline bounds a query by the query timeout unless ctx already ends sooner.
+func (db *DB) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, db.queryTimeout)
+}
+
+func (db *DB) observe(ctx context.Context, query string, start time.Time, err error) {
+	elapsed := time.Since(start)
+	if s, ok := ctx.Value(statsKey{}).(*Stats); ok {
+		s.queries.Add(1)
+		s.nanos.Add(int64(elapsed))
+	}
+	outcome := "ok"
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		outcome = "error"
+	}
+	db.queryHist.WithLabelValues(operation(query), outcome).Observe(elapsed.Seconds())
+	if elapsed >= db.slowQuery {
+		db.log.WarnContext(ctx, "slow query",
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.String("statement", Redact(query)),
+			slog.String("outcome", outcome))
+	}
+}
+
+// operation is the statement's leading keyword, a label with few values.
+func operation(query string) string {
+	word, _, _ := strings.Cut(strings.TrimSpace(query), " ")
+	switch w := strings.ToLower(word); w {
+	case "select", "insert", "update", "delete":
+		return w
+	case "with":
+		return "select"
+	default:
+		return "other"
+	}
+}
+
+var (
+	stringLiteral  = regexp.MustCompile(`'(?:[^']|'')*'`)
+	numericLiteral = regexp.MustCompile(`(^|[^$\w])\d+(?:\.\d+)?\b`) // not $1 placeholders
+	whitespace     = regexp.MustCompile(`\s+`)
+)
+
+// Redact returns query on one line with its literal values replaced by "?".
+// Values passed as arguments never appear in a statement; literals written
+// into one could, and a log line must not carry them.
+func Redact(query string) string {
+	q := stringLiteral.ReplaceAllString(query, "?")
+	q = numericLiteral.ReplaceAllString(q, "${1}?")
+	return strings.TrimSpace(whitespace.ReplaceAllString(q, " "))
+}
+
+// Stats counts the queries made under one context, such as one HTTP request's.
+type Stats struct {
+	queries atomic.Int64
+	nanos   atomic.Int64
+}
+
+type statsKey struct{}
+
+// WithStats returns a context under which every query is counted into the
+// returned Stats. The access log reports them per request, and tests use them
+// to catch N+1 queries.
+func WithStats(ctx context.Context) (context.Context, *Stats) {
+	s := new(Stats)
+	return context.WithValue(ctx, statsKey{}, s), s
+}
+
+// Queries is the number of queries made so far.
+func (s *Stats) Queries() int64 { return s.queries.Load() }
+
+// Duration is the time those queries took, added up.
+func (s *Stats) Duration() time.Duration { return time.Duration(s.nanos.Load()) }

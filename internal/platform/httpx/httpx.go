@@ -1,0 +1,45 @@
+// Package httpx is the net/http plumbing every service shares: the middleware
+// chain, request IDs, route-pattern bookkeeping, the one function that writes
+// errors as problem+json (RFC 9457), strict JSON decoding, and cursor
+// pagination.
+//
+// It imports no service. A server is assembled in one visible chain,
+// outermost first:
+//
+//	mux := http.NewServeMux()
+//	orders.Routes(mux, ...)
+//	mw := []httpx.Middleware{
+//		httpx.SecurityHeaders(),  // on every response, whoever writes it
+//		httpx.RequestID(),        // creates the Info all the others use
+//		httpx.LimitBody(1 << 20), // before any wrapper: see LimitBody
+//		httpx.AccessLog(logger),  // sees the final status, even of a panic
+//		httpx.Metrics(reg),       // likewise
+//	}
+//	if cfg.Production {
+//		mw = append(mw, httpx.RequireHTTPS()) // so redirects are logged and counted
+//	}
+//	mw = append(mw,
+//		httpx.Recover(logger),           // its 500 is what AccessLog and Metrics record
+//		httpx.Timeout(30 * time.Second), // the deadline covers the handler's work only
+//	)
+//	h := httpx.Chain(httpx.Routes(mux), mw...)
+//
+// RequestID must run before (outside) every other middleware of this package:
+// it creates the per-request [Info] that the others fill in and read, and
+// [AccessLog] provides the logger [Error] uses.
+package httpx
+
+import "net/http"
+
+// Middleware wraps a handler with behaviour that runs before and/or after it.
+type Middleware func(http.Handler) http.Handler
+
+// Chain returns h wrapped by m, with m[0] outermost: a request passes through
+// m[0], then m[1], ..., then h. Keeping the whole chain in one call makes the
+// order, which matters, visible in one place.
+func Chain(h http.Handler, m ...Middleware) http.Handler {
+	for i := len(m) - 1; i >= 0; i-- {
+		h = m[i](h)
+	}
+	return h
+}

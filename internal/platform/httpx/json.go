@@ -1,0 +1,194 @@
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+)
+
+// Encode writes v as a JSON response with the given status.
+//
+// v is marshalled before anything is written, so a value that cannot be
+// encoded (a bug: an unsupported type, a NaN) never produces a half-written
+// 200: Encode panics instead, and [Recover] logs the stack and answers 500.
+// Errors writing to the client are ignored; there is no one left to tell.
+// For 204 and 304 only the header is written, as those carry no body.
+func Encode(w http.ResponseWriter, status int, v any) {
+	encode(w, status, "application/json", v)
+}
+
+func encode(w http.ResponseWriter, status int, contentType string, v any) {
+	if status == http.StatusNoContent || status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("httpx: encoding %T response: %v", v, err))
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Validator is implemented by request types that check themselves. Decode
+// calls Validate after decoding; it should report every bad field at once,
+// typically by returning apperr.Validation.Err().
+type Validator interface {
+	Validate() error
+}
+
+// Decode reads the request body as exactly one JSON value of type T, then
+// validates it if T or *T implements [Validator].
+//
+// It is strict, so that a client's mistake is reported rather than silently
+// ignored, and every error message names what is wrong, ready for [Error]:
+//   - Content-Type not application/json: 415
+//   - empty body, malformed JSON (with its byte offset), an unknown field, a
+//     value of the wrong type ("field \"age\": want number, got string"),
+//     or anything after the value: apperr.ErrInvalid (400)
+//   - a body over the [LimitBody] cap: apperr.ErrTooLarge (413), naming the cap
+//   - Validate's error, unchanged.
+//
+// A failure reading the body (the client hanging up mid-body) is returned
+// wrapped and maps to 500.
+func Decode[T any](r *http.Request) (T, error) {
+	var v T
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return v, err
+	}
+	if r.Body == nil { // only on requests built by hand; servers always set one
+		return v, invalid("request body is empty")
+	}
+	body := &errReader{r: r.Body}
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, decodeError(err, body.err)
+	}
+	// One value per body: anything after it is a client bug worth reporting,
+	// not something to drop silently.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err, ok := tooLarge(err); ok {
+			return v, err
+		}
+		if body.err != nil {
+			return v, fmt.Errorf("reading request body: %w", body.err)
+		}
+		return v, invalid("unexpected data after the JSON value")
+	}
+	if rv := reflect.ValueOf(&v).Elem(); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return v, invalid("request body must not be null")
+	}
+	if val, ok := any(&v).(Validator); ok {
+		return v, val.Validate()
+	}
+	if val, ok := any(v).(Validator); ok {
+		return v, val.Validate()
+	}
+	return v, nil
+}
+
+func checkContentType(ct string) error {
+	if ct == "" {
+		return &kindError{msg: "Content-Type must be application/json", kind: errUnsupportedMediaType}
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return &kindError{msg: fmt.Sprintf("Content-Type %q is not application/json", ct), kind: errUnsupportedMediaType}
+	}
+	return nil
+}
+
+// errReader remembers the error reading the body failed with, so decodeError
+// can tell the network's failures from the client's mistakes.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+func decodeError(err, readErr error) error {
+	if err, ok := tooLarge(err); ok {
+		return err
+	}
+	if readErr != nil && errors.Is(err, readErr) {
+		return fmt.Errorf("reading request body: %w", err)
+	}
+	if e, ok := errors.AsType[*json.SyntaxError](err); ok {
+		// Offset counts the bytes read up to and including the bad one.
+		return invalid(fmt.Sprintf("malformed JSON at byte %d: %s", e.Offset, strings.TrimPrefix(e.Error(), "json: ")))
+	}
+	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		got, _, _ := strings.Cut(e.Value, " ") // "number 300" when out of range
+		if e.Field == "" {
+			return invalid(fmt.Sprintf("body: want %s, got %s", jsonType(e.Type), got))
+		}
+		return invalid(fmt.Sprintf("field %q: want %s, got %s", e.Field, jsonType(e.Type), got))
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		return invalid("request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("malformed JSON: body ends in the middle of a value")
+	}
+	// encoding/json has no typed error for this one; its message is stable.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return invalid("unknown field " + name)
+	}
+	if _, ok := errors.AsType[*json.InvalidUnmarshalError](err); ok {
+		panic(err) // T cannot be decoded into: a bug, not bad input.
+	}
+	// Anything else (say, a custom UnmarshalJSON rejecting a value) is about
+	// the input.
+	return invalid(strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func tooLarge(err error) (error, bool) {
+	if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &kindError{
+			msg:  fmt.Sprintf("request body is larger than the %d-byte limit", e.Limit),
+			kind: apperr.ErrTooLarge,
+		}, true
+	}
+	return err, false
+}
+
+func invalid(msg string) error {
+	return &kindError{msg: msg, kind: apperr.ErrInvalid}
+}
+
+// jsonType names the JSON type that decodes into t, for messages clients read.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	}
+	return t.String()
+}

@@ -1,0 +1,218 @@
+// Package testkit gives tests real parts: a fresh, migrated database per test
+// (SQLite, or PostgreSQL when TEST_DATABASE_URL is set) and an in-process SMTP
+// server.
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rightsize/rightsize/internal/jobs"
+	"github.com/rightsize/rightsize/internal/migrations"
+	"github.com/rightsize/rightsize/internal/platform/database"
+)
+
+// Dialect is the database the tests of this run use: PostgreSQL when
+// TEST_DATABASE_URL is set, SQLite otherwise.
+func Dialect() database.Dialect {
+	if testDatabaseURL() != "" {
+		return database.Postgres
+	}
+	return database.SQLite
+}
+
+// DBOptions returns options for a fresh database, with every migration
+// applied, that belongs to t alone and is deleted when t ends. Tests that
+// need their own logger or metrics registry set them and call database.Open;
+// the rest call NewDB.
+func DBOptions(t testing.TB) database.Options {
+	t.Helper()
+	o := database.Options{
+		MaxOpenConns:    10,
+		MaxIdleConns:    5,
+		ConnMaxLifetime: time.Hour,
+		QueryTimeout:    10 * time.Second,
+		SlowQuery:       time.Second,
+	}
+	if Dialect() == database.SQLite {
+		o.Dialect, o.DSN = database.SQLite, filepath.Join(t.TempDir(), "test.db")
+		db := open(t, o)
+		defer db.Close()
+		migrate(t, db)
+		return o
+	}
+	o.Dialect, o.DSN = database.Postgres, clonePostgres(t)
+	return o
+}
+
+// NewDB returns an open handle on a fresh, migrated database of t's own,
+// closed and deleted when t ends.
+func NewDB(t testing.TB) *database.DB {
+	t.Helper()
+	db := open(t, DBOptions(t))
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func open(t testing.TB, o database.Options) *database.DB {
+	t.Helper()
+	db, err := database.Open(context.Background(), o)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	return db
+}
+
+func migrate(t testing.TB, db *database.DB) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := database.MigrateUp(ctx, db, migrations.For(db.Dialect())); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	if _, err := jobs.Migrate(ctx, db); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+}
+
+// The PostgreSQL schema is migrated once, into a template database named by a
+// hash of the migrations, and every test gets a copy: CREATE DATABASE …
+// TEMPLATE copies files, far faster than migrating, and separate databases
+// isolate even LISTEN/NOTIFY between parallel tests.
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+)
+
+func clonePostgres(t testing.TB) string {
+	t.Helper()
+	admin := adminDB(t)
+	defer admin.Close()
+	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(admin) })
+	if templateErr != nil {
+		t.Fatalf("test database template: %v", templateErr)
+	}
+	name := "rightsize_test_" + randomHex(8)
+	ctx := context.Background()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateName); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin := adminDB(t)
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	return withDatabase(t, testDatabaseURL(), name)
+}
+
+func ensureTemplate(admin *sql.DB) (string, error) {
+	ctx := context.Background()
+	name := "rightsize_tmpl_" + schemaHash()
+	// Test binaries of several packages run at once: one builds, the rest wait.
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7269676875)"); err != nil {
+		return "", err
+	}
+	defer conn.ExecContext(ctx, "SELECT pg_advisory_unlock(7269676875)")
+
+	var exists bool
+	if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	building := name + "_building"
+	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+building+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+building); err != nil {
+		return "", err
+	}
+	u, err := url.Parse(testDatabaseURL())
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + building
+	db, err := database.Open(ctx, database.Options{Dialect: database.Postgres, DSN: u.String(), MaxOpenConns: 2})
+	if err != nil {
+		return "", err
+	}
+	_, err = database.MigrateUp(ctx, db, migrations.For(database.Postgres))
+	if err == nil {
+		_, err = jobs.Migrate(ctx, db)
+	}
+	db.Close()
+	if err != nil {
+		return "", fmt.Errorf("migrate template: %w", err)
+	}
+	// Renamed only once complete, so a run that died half-way is never used.
+	if _, err := conn.ExecContext(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// schemaHash changes whenever our migrations or River's version do.
+func schemaHash() string {
+	h := sha256.New()
+	fs.WalkDir(migrations.For(database.Postgres), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrations.For(database.Postgres), path)
+		fmt.Fprintf(h, "%s\x00%s\x00", path, b)
+		return err
+	})
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/riverqueue/river" {
+				fmt.Fprint(h, dep.Version)
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func adminDB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", testDatabaseURL())
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL: %v", err)
+	}
+	db.SetMaxOpenConns(2)
+	return db
+}
+
+func withDatabase(t testing.TB, rawURL, name string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
