@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,9 +79,15 @@ var vars = []Var{
 	},
 	{
 		Name: "DATA_DIR", Default: "./data",
-		Want:        "a directory path",
+		Want:        "a directory path (created if missing; an existing non-directory is refused)",
 		Description: "Directory for local state, including the default SQLite database. Put it on a persistent disk in production.",
-		set:         func(c *Config, s string) bool { c.DataDir = s; return true },
+		set: func(c *Config, s string) bool {
+			if fi, err := os.Stat(s); strings.ContainsRune(s, 0) || (err == nil && !fi.IsDir()) {
+				return false
+			}
+			c.DataDir = s
+			return true
+		},
 	},
 	{
 		Name: "DATABASE_URL", Default: "",

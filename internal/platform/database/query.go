@@ -157,3 +157,9 @@ func (s *Stats) Queries() int64 { return s.queries.Load() }
 
 // Duration is the time those queries took, added up.
 func (s *Stats) Duration() time.Duration { return time.Duration(s.nanos.Load()) }
+
+// StatsFrom returns the Stats that WithStats put in ctx, or nil.
+func StatsFrom(ctx context.Context) *Stats {
+	s, _ := ctx.Value(statsKey{}).(*Stats)
+	return s
+}

@@ -34,22 +34,23 @@ type Message struct {
 
 // Mailer sends messages.
 type Mailer interface {
-	// Send delivers m, or returns why not. An m that can never be sent (no
-	// valid recipient, a line break in To or Subject) returns an error
-	// wrapping apperr.ErrInvalid, without contacting any server; any other
-	// error may succeed on retry.
+	// Send delivers m, or returns why not. An m that can never be sent
+	// returns an error wrapping apperr.ErrInvalid: no valid recipient or a
+	// line break in To or Subject (found before contacting any server), or a
+	// recipient the server refuses permanently. Any other error may succeed
+	// on retry.
 	Send(ctx context.Context, m Message) error
 }
 
 // New returns the mailer the configuration asks for: the console mailer when
 // smtpURL is empty, otherwise an SMTP mailer behind a breaker named "smtp"
-// registered in m (see [NewSMTP] for the URL's form). Call it once per
-// resilience.Metrics, which allows one breaker per name.
-func New(smtpURL, from string, logger *slog.Logger, m *resilience.Metrics) (Mailer, error) {
+// with settings s, registered in m (see [NewSMTP] for the URL's form). Call it
+// once per resilience.Metrics, which allows one breaker per name.
+func New(smtpURL, from string, s resilience.Settings, logger *slog.Logger, m *resilience.Metrics) (Mailer, error) {
 	if smtpURL == "" {
 		return NewConsole(logger, from), nil
 	}
-	return NewSMTP(smtpURL, from, resilience.NewBreaker("smtp", resilience.Settings{}, m))
+	return NewSMTP(smtpURL, from, resilience.NewBreaker("smtp", s, m))
 }
 
 // NewConsole returns a Mailer that sends nothing: it logs each message on one
@@ -107,13 +108,11 @@ func (m Message) recipient() (*mail.Address, error) {
 // m's validated recipient.
 func (m Message) format(from, to *mail.Address, now time.Time) []byte {
 	var b bytes.Buffer
-	header := func(name, value string) {
-		b.WriteString(name + ": " + value + "\r\n")
-	}
+	header := func(name, value string) { writeHeader(&b, name, value) }
 	header("Date", now.Format(time.RFC1123Z))
 	header("From", from.String())
 	header("To", to.String())
-	header("Subject", encodeSubject(m.Subject))
+	header("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	header("Message-ID", messageID(from))
 	header("MIME-Version", "1.0")
 	header("Content-Type", "text/plain; charset=utf-8")
@@ -125,17 +124,26 @@ func (m Message) format(from, to *mail.Address, now time.Time) []byte {
 	qp := quotedprintable.NewWriter(&b)
 	qp.Write([]byte(m.Text))
 	qp.Close()
-	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
-		b.WriteString("\r\n")
-	}
 	return b.Bytes()
 }
 
-// encodeSubject returns s as a header value: unchanged if ASCII, else as
-// encoded-words, folded between words to keep lines short (whitespace
-// between encoded-words is dropped when decoding).
-func encodeSubject(s string) string {
-	return strings.ReplaceAll(mime.QEncoding.Encode("utf-8", s), "?= =?", "?=\r\n =?")
+// writeHeader writes one header field, folded at spaces to keep lines within
+// the 78 characters RFC 5322 asks for. Folding is undone by the reader, and
+// a space between encoded-words is ignored, so folding never changes the value.
+func writeHeader(b *bytes.Buffer, name, value string) {
+	const maxLine = 78
+	b.WriteString(name + ":")
+	n := len(name) + 1
+	for _, word := range strings.Split(value, " ") {
+		// Never before an empty word: a line of only spaces is not allowed.
+		if word != "" && n+1+len(word) > maxLine {
+			b.WriteString("\r\n")
+			n = 0
+		}
+		b.WriteString(" " + word)
+		n += 1 + len(word)
+	}
+	b.WriteString("\r\n")
 }
 
 // messageID is unique per message and names the sender's domain, as

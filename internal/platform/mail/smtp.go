@@ -10,6 +10,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
@@ -92,9 +93,14 @@ func (s *smtpMailer) Send(ctx context.Context, m Message) error {
 	msg := m.format(s.from, to, time.Now())
 	return s.breaker.Do(ctx, func(ctx context.Context) error {
 		err := s.deliver(ctx, to.Address, msg)
-		if err != nil && ctx.Err() != nil {
-			// The I/O error is only "i/o timeout"; say which deadline.
-			return fmt.Errorf("smtp %s: %w (%v)", s.addr, ctx.Err(), err)
+		if err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			// The connection reports only "i/o timeout", possibly a moment
+			// before the context notices its own deadline; say which.
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return fmt.Errorf("smtp %s: %w (%v)", s.addr, cause, err)
 		}
 		return err
 	})

@@ -32,11 +32,13 @@ func newTransport(timeout time.Duration) *http.Transport {
 	// TLS handshake to a blackholed host from hanging on in the background.
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: timeout,
+		// No ResponseHeaderTimeout: the request's deadline already covers
+		// the wait for headers, and a second timer racing it would report
+		// the same timeout as a different error.
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConns:          100,
 		// The default of 2 makes a busy client to a single API host (Stripe)

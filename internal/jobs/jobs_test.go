@@ -1,0 +1,219 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/riverqueue/river"
+
+	"github.com/rightsize/rightsize/internal/jobs"
+	"github.com/rightsize/rightsize/internal/platform/database"
+	"github.com/rightsize/rightsize/internal/platform/mail"
+	"github.com/rightsize/rightsize/internal/platform/resilience"
+	"github.com/rightsize/rightsize/internal/platform/testkit"
+)
+
+type noteArgs struct {
+	Note string `json:"note"`
+}
+
+func (noteArgs) Kind() string { return "test.note" }
+
+// noteWorker records each job it works on a channel.
+type noteWorker struct {
+	river.WorkerDefaults[noteArgs]
+	worked chan string
+	runs   atomic.Int64
+}
+
+func (w *noteWorker) Work(ctx context.Context, job *river.Job[noteArgs]) error {
+	w.runs.Add(1)
+	w.worked <- job.Args.Note
+	return nil
+}
+
+type testBundle struct {
+	db     *database.DB
+	client *jobs.Client
+	worker *noteWorker
+	reg    *prometheus.Registry
+}
+
+func setup(t *testing.T, periodic ...*river.PeriodicJob) *testBundle {
+	t.Helper()
+	o := testkit.DBOptions(t)
+	db, err := database.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+
+	w := &noteWorker{worked: make(chan string, 100)}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, w)
+	reg := prometheus.NewRegistry()
+	opts := jobs.Options{Work: true, Concurrency: 4, Periodic: periodic, Registerer: reg}
+	if db.Dialect() == database.Postgres {
+		opts.PostgresURL = o.DSN
+	}
+	client, err := jobs.New(context.Background(), db, workers, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := client.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		client.Close()
+	})
+	return &testBundle{db: db, client: client, worker: w, reg: reg}
+}
+
+func waitFor[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("timed out waiting for a job to run")
+		panic("unreachable")
+	}
+}
+
+func TestInsertTxRunsOnlyCommittedJobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+
+	rollback := errors.New("roll back")
+	err := b.db.Transact(ctx, func(tx *database.Tx) error {
+		if err := b.client.InsertTx(ctx, tx, noteArgs{Note: "rolled back"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatalf("got %v, want the rollback error", err)
+	}
+	err = b.db.Transact(ctx, func(tx *database.Tx) error {
+		return b.client.InsertTx(ctx, tx, noteArgs{Note: "committed"}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got := waitFor(t, b.worker.worked); got != "committed" {
+		t.Fatalf("got job %q worked, want %q", got, "committed")
+	}
+	// The rolled-back job left no row for any worker to find, and the
+	// committed one is completed, not queued again.
+	var rows int
+	var state string
+	if err := b.db.QueryRow(ctx, `SELECT count(*), max(state) FROM river_job`).Scan(&rows, &state); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for state != "completed" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		b.db.QueryRow(ctx, `SELECT count(*), max(state) FROM river_job`).Scan(&rows, &state)
+	}
+	if rows != 1 || state != "completed" {
+		t.Errorf("got %d job rows, state %q; want 1 completed", rows, state)
+	}
+	if got := b.worker.runs.Load(); got != 1 {
+		t.Errorf("got %d runs, want exactly 1", got)
+	}
+	if got := testutil.CollectAndCount(b.reg, "job_duration_seconds"); got != 1 {
+		t.Errorf("got %d job_duration_seconds series, want 1 (test.note, completed)", got)
+	}
+}
+
+func TestPeriodicJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Every(200*time.Millisecond, noteArgs{Note: "tick"}))
+	for range 2 {
+		if got := waitFor(t, b.worker.worked); got != "tick" {
+			t.Fatalf("got %q, want tick", got)
+		}
+	}
+}
+
+func TestInsertOnlyClientDoesNotWork(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	workers := river.NewWorkers()
+	w := &noteWorker{worked: make(chan string, 1)}
+	river.AddWorker(workers, w)
+	client, err := jobs.New(context.Background(), db, workers, jobs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Transact(ctx, func(tx *database.Tx) error {
+		return client.InsertTx(ctx, tx, noteArgs{Note: "queued"}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state string
+	if err := db.QueryRow(ctx, `SELECT state FROM river_job`).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != "available" {
+		t.Errorf("got state %q, want available: an insert-only client queues jobs for a worker elsewhere", state)
+	}
+}
+
+// Mail leaves the process only from a job: the message is queued with the
+// change that caused it and delivered by the worker.
+func TestMailSentFromJob(t *testing.T) {
+	t.Parallel()
+	smtpServer := testkit.SMTPServer(t)
+	mailer, err := mail.New(smtpServer.URL(), "rightsize <noreply@example.com>", resilience.Settings{}, nil, resilience.NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testkit.DBOptions(t)
+	db, err := database.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &mail.SendWorker{Mailer: mailer})
+	client, err := jobs.New(context.Background(), db, workers, jobs.Options{Work: true, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer client.Stop(ctx)
+
+	msg := mail.Message{To: "ada@example.com", Subject: "Welcome", Text: "Hello, Ada."}
+	err = db.Transact(ctx, func(tx *database.Tx) error {
+		return client.InsertTx(ctx, tx, mail.SendArgs{Message: msg}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := smtpServer.Wait(t, 30*time.Second)
+	if len(got.To) != 1 || got.To[0] != "ada@example.com" || !strings.Contains(string(got.Body), "Hello, Ada.") {
+		t.Errorf("got message to %v with body %q, want Ada's welcome", got.To, got.Body)
+	}
+}

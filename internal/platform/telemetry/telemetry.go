@@ -1,0 +1,71 @@
+// Package telemetry sets up the two ways rightsize is observed: JSON logs on
+// stdout and Prometheus metrics on an internal listener.
+package telemetry
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewLogger returns a JSON logger writing to w at level and above. When a
+// record is logged with a context (InfoContext and the like), the attributes
+// fromContext returns are added, unless the record has them already, so that a line logged deep in the database
+// layer still carries its request's ID.
+func NewLogger(w io.Writer, level slog.Leveler, fromContext func(context.Context) []slog.Attr) *slog.Logger {
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	if fromContext == nil {
+		return slog.New(h)
+	}
+	return slog.New(contextHandler{Handler: h, from: fromContext})
+}
+
+type contextHandler struct {
+	slog.Handler
+	from func(context.Context) []slog.Attr
+}
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ctx == nil {
+		return h.Handler.Handle(ctx, r)
+	}
+	have := make(map[string]bool, r.NumAttrs())
+	r.Attrs(func(a slog.Attr) bool { have[a.Key] = true; return true })
+	for _, a := range h.from(ctx) {
+		if !have[a.Key] { // the record's own value wins; JSON keys must not repeat
+			r.AddAttrs(a)
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return contextHandler{Handler: h.Handler.WithAttrs(attrs), from: h.from}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{Handler: h.Handler.WithGroup(name), from: h.from}
+}
+
+// NewRegistry returns a metrics registry holding the Go runtime and process
+// collectors (CPU, memory, file descriptors: how saturated the process is).
+// Every other collector registers itself with it.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// MetricsHandler serves reg in the Prometheus text format. Mount it only on
+// the internal metrics listener, never on the public port.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
