@@ -1,0 +1,446 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rightsize/rightsize/internal/platform/config"
+	"github.com/rightsize/rightsize/internal/platform/testkit"
+)
+
+// testCatalog has two services, so that mounting a subset can be seen.
+var testCatalog = []Service{
+	{Name: "alpha", Routes: func(mux *http.ServeMux, d Deps) {
+		mux.HandleFunc("GET /v1/alpha", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "alpha") })
+		mux.HandleFunc("GET /v1/alpha/panic", func(w http.ResponseWriter, r *http.Request) { panic("handler bug") })
+	}},
+	{Name: "beta", Routes: func(mux *http.ServeMux, d Deps) {
+		mux.HandleFunc("GET /v1/beta", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "beta") })
+	}},
+}
+
+type problem struct {
+	Type, Title, Detail string
+	Status              int
+	CorrelationID       string `json:"correlation_id"`
+}
+
+func get(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	return do(t, http.MethodGet, url)
+}
+
+func do(t *testing.T, method, url string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
+}
+
+func decodeProblem(t *testing.T, res *http.Response, body []byte) problem {
+	t.Helper()
+	if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("got Content-Type %q, want application/problem+json", ct)
+	}
+	var p problem
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatalf("problem body %q: %v", body, err)
+	}
+	if p.CorrelationID == "" || p.CorrelationID != res.Header.Get("X-Request-ID") {
+		t.Errorf("got correlation_id %q, want it to equal X-Request-ID %q", p.CorrelationID, res.Header.Get("X-Request-ID"))
+	}
+	if p.Status != res.StatusCode {
+		t.Errorf("got status %d in body, want %d", p.Status, res.StatusCode)
+	}
+	return p
+}
+
+func loadConfig(t *testing.T, env map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// newTestServer serves NewServer over a real listener, with the named
+// services of testCatalog mounted.
+func newTestServer(t *testing.T, services ...string) (*httptest.Server, *atomic.Bool, *syncBuffer) {
+	t.Helper()
+	cfg := loadConfig(t, nil)
+	picked, err := selectServices(testCatalog, services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := new(syncBuffer)
+	var ready atomic.Bool
+	ready.Store(true)
+	d := Deps{Config: cfg, DB: testkit.NewDB(t), Logger: newLogger(cfg, logs), Registry: prometheus.NewRegistry()}
+	srv := httptest.NewServer(NewServer(d, picked, &ready))
+	t.Cleanup(srv.Close)
+	return srv, &ready, logs
+}
+
+func TestServicesSelection(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := newTestServer(t, "alpha")
+	if res, body := get(t, srv.URL+"/v1/alpha"); res.StatusCode != 200 || string(body) != "alpha" {
+		t.Errorf("alpha: got %d %q, want 200 alpha", res.StatusCode, body)
+	}
+	res, body := get(t, srv.URL+"/v1/beta")
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("beta, not mounted: got %d, want 404", res.StatusCode)
+	}
+	decodeProblem(t, res, body)
+
+	all, err := selectServices(testCatalog, nil)
+	if err != nil || len(all) != 2 {
+		t.Errorf("no SERVICES: got %d services (err %v), want all 2", len(all), err)
+	}
+	_, err = selectServices(testCatalog, []string{"alpha", "gamma"})
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `SERVICES: unknown service "gamma"`) {
+		t.Errorf("got %v, want a usage error naming SERVICES and gamma", err)
+	}
+}
+
+func TestErrorsAreProblems(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := newTestServer(t)
+
+	res, body := get(t, srv.URL+"/no/such/path")
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("got %d, want 404", res.StatusCode)
+	}
+	decodeProblem(t, res, body)
+
+	res, body = do(t, http.MethodPost, srv.URL+"/health")
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("got %d, want 405", res.StatusCode)
+	}
+	decodeProblem(t, res, body)
+	if allow := res.Header.Get("Allow"); !strings.Contains(allow, "GET") {
+		t.Errorf("got Allow %q, want GET in it", allow)
+	}
+
+	// A panic is one 500, and the server goes on serving.
+	srv2, _, logs2 := newTestServer(t, "alpha")
+	res, body = get(t, srv2.URL+"/v1/alpha/panic")
+	if res.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("panic: got %d, want 500", res.StatusCode)
+	}
+	p := decodeProblem(t, res, body)
+	if strings.Contains(string(body), "handler bug") {
+		t.Errorf("500 body %s reveals the panic value", body)
+	}
+	if !strings.Contains(logs2.String(), "handler bug") || !strings.Contains(logs2.String(), p.CorrelationID) {
+		t.Errorf("the panic is not logged with its request ID %s", p.CorrelationID)
+	}
+	if res, _ := get(t, srv2.URL+"/v1/alpha"); res.StatusCode != 200 {
+		t.Errorf("after a panic: got %d, want 200", res.StatusCode)
+	}
+}
+
+func TestHealthAndReady(t *testing.T) {
+	t.Parallel()
+	srv, ready, logs := newTestServer(t)
+	for _, path := range []string{"/health", "/ready"} {
+		if res, body := get(t, srv.URL+path); res.StatusCode != 200 {
+			t.Errorf("%s: got %d %s, want 200", path, res.StatusCode, body)
+		}
+	}
+	ready.Store(false)
+	res, body := get(t, srv.URL+"/ready")
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/ready while shutting down: got %d, want 503", res.StatusCode)
+	}
+	decodeProblem(t, res, body)
+	if res, _ := get(t, srv.URL+"/health"); res.StatusCode != 200 {
+		t.Errorf("/health while shutting down: got %d, want 200 (the process is alive)", res.StatusCode)
+	}
+
+	// One access-log line per request, labelled by route pattern.
+	var lines []map[string]any
+	for _, l := range logs.Lines() {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 4 {
+		t.Fatalf("got %d access-log lines, want 4", len(lines))
+	}
+	for _, key := range []string{"method", "route", "status", "duration_ms", "bytes", "request_id", "db_queries"} {
+		if _, ok := lines[0][key]; !ok {
+			t.Errorf("access-log line %v has no %s", lines[0], key)
+		}
+	}
+	if lines[1]["route"] != "GET /ready" {
+		t.Errorf("got route %v, want GET /ready", lines[1]["route"])
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"bogus"}, nil, `unknown command "bogus"`},
+		{[]string{"serve", "--nope"}, nil, "flag provided but not defined: -nope"},
+		{[]string{"serve", "extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"worker", "--services", "alpha"}, nil, "belong to serve"},
+		{[]string{"migrate", "sideways"}, nil, "migrate wants one of up, down, status"},
+		{[]string{"serve", "--services", "Not Valid"}, nil, "SERVICES"},
+		{[]string{"serve"}, map[string]string{"PORT": "eighty"}, "PORT"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"rightsize"}, tt.args...)
+		err := Run(context.Background(), args, func(k string) string { return tt.env[k] }, nil, io.Discard, io.Discard)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want a usage error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"help"}, {"--help"}, {"serve", "-h"}} {
+		var out bytes.Buffer
+		if err := Run(context.Background(), append([]string{"rightsize"}, args...), func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for _, want := range []string{"serve", "--services", "--worker", "worker", "migrate up|down|status", "version"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%v: help does not mention %q", args, want)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"rightsize", "version"}, func(string) string { return "" }, nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "rightsize dev") {
+		t.Errorf("version: got %q, %v", out.String(), err)
+	}
+}
+
+// running is a whole `rightsize serve` in this process.
+type running struct {
+	api, metrics string
+	logs         *syncBuffer
+	stop         context.CancelFunc
+	done         chan struct{} // closed when serve has returned, with err set
+	err          error
+}
+
+// startServe runs serve with services as the catalog and env on top of a
+// fresh database, free ports and a cursor secret.
+func startServe(t *testing.T, services []Service, env map[string]string) *running {
+	t.Helper()
+	port := testkit.FreePort(t)
+	full := map[string]string{
+		"PORT":          fmt.Sprint(port),
+		"METRICS_ADDR":  "127.0.0.1:0",
+		"DATA_DIR":      t.TempDir(),
+		"DATABASE_URL":  testkit.DatabaseURL(t),
+		"CURSOR_SECRET": strings.Repeat("k3y", 12),
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	cfg := loadConfig(t, full)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{logs: new(syncBuffer), stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = serve(ctx, cfg, services, r.logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	line := r.logs.WaitFor(t, `"msg":"listening"`)
+	r.api = fmt.Sprintf("http://127.0.0.1:%d", port)
+	r.metrics = "http://" + jsonField(t, line, "metrics_addr")
+	return r
+}
+
+// Wait returns serve's result once it has returned.
+func (r *running) Wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not return after cancellation")
+		return nil
+	}
+}
+
+func jsonField(t *testing.T, line, key string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	s, _ := m[key].(string)
+	return s
+}
+
+func TestServeMetricsListener(t *testing.T) {
+	t.Parallel()
+	r := startServe(t, testCatalog, nil)
+	for _, path := range []string{"/health", "/health", "/ready", "/nothing/here"} {
+		get(t, r.api+path)
+	}
+	if res, _ := get(t, r.api+"/metrics"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics: got %d, want 404", res.StatusCode)
+	}
+	res, body := get(t, r.metrics+"/metrics")
+	if res.StatusCode != 200 {
+		t.Fatalf("metrics listener: got %d", res.StatusCode)
+	}
+	text := string(body)
+	for _, want := range []string{
+		`http_request_duration_seconds_count{method="GET",route="GET /health",status="2xx"} 2`,
+		`http_request_duration_seconds_count{method="GET",route="unmatched",status="4xx"} 2`,
+		`http_requests_in_flight`,
+		`db_query_duration_seconds_bucket{`,
+		`go_sql_open_connections{`,
+		`go_sql_max_open_connections{`,
+		`jobs_running`,
+		`go_goroutines`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(text, `route="/nothing/here"`) {
+		t.Error("a raw path became a metric label")
+	}
+	r.stop()
+	if err := r.Wait(t); err != nil {
+		t.Errorf("serve returned %v after a clean shutdown, want nil", err)
+	}
+}
+
+// In-process version of the binary test in cmd/rightsize: an in-flight
+// request finishes during shutdown, while /ready already says 503.
+func TestServeGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	release := make(chan struct{})
+	catalog := []Service{{Name: "slow", Routes: func(mux *http.ServeMux, d Deps) {
+		mux.HandleFunc("GET /v1/slow", func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			<-release
+			fmt.Fprint(w, "done")
+		})
+	}}}
+	r := startServe(t, catalog, map[string]string{"SHUTDOWN_DELAY": "300ms"})
+
+	slow := make(chan *http.Response, 1)
+	go func() {
+		res, err := http.Get(r.api + "/v1/slow")
+		if err != nil {
+			t.Error(err)
+		}
+		slow <- res
+	}()
+	<-started
+	r.stop()
+
+	// During SHUTDOWN_DELAY the listener still answers, and /ready says 503.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := http.Get(r.api + "/ready")
+		if err == nil && res.StatusCode == http.StatusServiceUnavailable {
+			res.Body.Close()
+			break
+		}
+		if res != nil {
+			res.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/ready never turned 503 during shutdown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	res := <-slow
+	if res == nil || res.StatusCode != 200 {
+		t.Fatalf("in-flight request: got %v, want 200", res)
+	}
+	if err := r.Wait(t); err != nil {
+		t.Errorf("serve returned %v, want nil", err)
+	}
+}
+
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Lines() []string {
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines
+}
+
+// WaitFor returns the first line containing s, waiting up to 30 s for it.
+func (b *syncBuffer) WaitFor(t *testing.T, s string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range b.Lines() {
+			if strings.Contains(l, s) {
+				return l
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no log line containing %s; logs:\n%s", s, b.String())
+	return ""
+}
