@@ -22,7 +22,7 @@ var ErrUsage = errors.New("usage error")
 
 type usageError struct{ err error }
 
-func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Error() string   { return e.err.Error() }
 func (e usageError) Unwrap() []error { return []error{e.err, ErrUsage} }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
@@ -117,4 +117,3 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	panic("unreachable")
 }
-

@@ -133,17 +133,23 @@ func (c *Client) Start(ctx context.Context) error {
 }
 
 // Stop stops fetching new jobs and waits for running ones to finish. If ctx
-// ends first, running jobs are cancelled (River retries them later) and Stop
-// returns ctx's error once they have returned.
+// has a deadline, running jobs still going shortly before it are cancelled
+// (River retries them later), so that Stop returns by the deadline.
 func (c *Client) Stop(ctx context.Context) error {
 	if !c.work {
 		return nil
 	}
-	err := c.river.Stop(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	soft := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		// Keep a fifth of the time, at most 2 s, for cancelled jobs to return.
+		margin := min(time.Until(deadline)/5, 2*time.Second)
+		var cancel context.CancelFunc
+		soft, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
 		defer cancel()
-		return errors.Join(err, c.river.StopAndCancel(hard))
+	}
+	err := c.river.Stop(soft)
+	if err != nil && ctx.Err() == nil && soft.Err() != nil {
+		return errors.Join(err, c.river.StopAndCancel(ctx))
 	}
 	return err
 }

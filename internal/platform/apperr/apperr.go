@@ -14,7 +14,7 @@ import (
 
 // The error kinds. Test for them with errors.Is.
 var (
-	ErrInvalid         = errors.New("invalid input")          // 400
+	ErrInvalid         = errors.New("invalid input")           // 400
 	ErrUnauthenticated = errors.New("authentication required") // 401
 	ErrForbidden       = errors.New("forbidden")               // 403
 	ErrNotFound        = errors.New("not found")               // 404

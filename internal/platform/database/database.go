@@ -56,6 +56,7 @@ type Options struct {
 // DB is the application's database handle. It is safe for concurrent use.
 type DB struct {
 	sql          *sql.DB
+	driver, dsn  string // to open a connection outside the pool
 	dialect      Dialect
 	queryTimeout time.Duration
 	slowQuery    time.Duration
@@ -95,6 +96,8 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 
 	db := &DB{
 		sql:          sqlDB,
+		driver:       driver,
+		dsn:          dsn,
 		dialect:      o.Dialect,
 		queryTimeout: o.QueryTimeout,
 		slowQuery:    o.SlowQuery,

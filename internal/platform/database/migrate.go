@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,11 +26,19 @@ const migrationLockID = 0x7269676874 // "right"
 // WithMigrationLock runs fn while holding a database-wide lock, so that of
 // several instances starting at once only one migrates at a time. SQLite needs
 // no lock of ours: its migrations run in write transactions, which serialize.
+//
+// The lock is held on a connection of its own, outside the pool, so that fn
+// can migrate through the pool even when DB_MAX_OPEN_CONNS is 1.
 func WithMigrationLock(ctx context.Context, db *DB, fn func() error) (err error) {
 	if db.dialect != Postgres {
 		return fn()
 	}
-	c, err := db.sql.Conn(ctx)
+	lockDB, err := sql.Open(db.driver, db.dsn)
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	defer lockDB.Close()
+	c, err := lockDB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}

@@ -103,9 +103,26 @@ func clonePostgres(t testing.TB) string {
 	if templateErr != nil {
 		t.Fatalf("test database template: %v", templateErr)
 	}
+	return createPostgres(t, admin, templateName)
+}
+
+// EmptyDatabaseURL returns a DATABASE_URL value naming a new database of t's
+// own with no tables at all, for tests of start-up migrations.
+func EmptyDatabaseURL(t testing.TB) string {
+	t.Helper()
+	if Dialect() == database.SQLite {
+		return "sqlite:" + filepath.Join(t.TempDir(), "empty.db")
+	}
+	admin := adminDB(t)
+	defer admin.Close()
+	return createPostgres(t, admin, "template0")
+}
+
+func createPostgres(t testing.TB, admin *sql.DB, template string) string {
+	t.Helper()
 	name := "rightsize_test_" + randomHex(8)
 	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateName); err != nil {
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {

@@ -1,0 +1,329 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/testkit"
+)
+
+// binary is the real rightsize, built once for these tests, with the
+// rightsize_testhooks tag that adds one slow route.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rightsize-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "rightsize")
+	build := exec.Command("go", "build", "-tags", "rightsize_testhooks", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build rightsize:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running rightsize process.
+type proc struct {
+	cmd  *exec.Cmd
+	api  string
+	mu   sync.Mutex
+	out  []string // stdout lines so far
+	done chan struct{}
+	err  error // from Wait, once done is closed
+}
+
+// env returns a minimal environment for the binary: nothing of the test
+// runner's own but PATH and HOME, plus vars.
+func env(vars map[string]string) []string {
+	e := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range vars {
+		e = append(e, k+"="+v)
+	}
+	return e
+}
+
+func start(t *testing.T, vars map[string]string, args ...string) *proc {
+	t.Helper()
+	port := testkit.FreePort(t)
+	all := map[string]string{"PORT": fmt.Sprint(port), "METRICS_ADDR": "127.0.0.1:0"}
+	for k, v := range vars {
+		all[k] = v
+	}
+	p := &proc{cmd: exec.Command(binary, args...), api: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
+	p.cmd.Env = env(all)
+	p.cmd.Stderr = os.Stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out = append(p.out, sc.Text())
+			p.mu.Unlock()
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	p.waitLog(t, `"msg":"listening"`)
+	return p
+}
+
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.out, "\n")
+}
+
+func (p *proc) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(p.logs(), s) {
+		select {
+		case <-p.done:
+			t.Fatalf("rightsize exited (%v) before logging %s; logs:\n%s", p.err, s, p.logs())
+		case <-deadline:
+			t.Fatalf("no log line with %s; logs:\n%s", s, p.logs())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// wait returns the process's exit error once it has exited, failing the test
+// if that takes longer than within.
+func (p *proc) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(within):
+		t.Fatalf("rightsize still running %v after SIGTERM; logs:\n%s", within, p.logs())
+		return nil
+	}
+}
+
+func status(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// A fresh clone needs no set-up: an empty DATA_DIR (SQLite) or an empty
+// PostgreSQL database is migrated at start-up and served.
+func TestFreshStart(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATA_DIR": filepath.Join(t.TempDir(), "data")}
+	if testkit.Dialect() == "postgres" {
+		vars["DATABASE_URL"] = testkit.EmptyDatabaseURL(t)
+	}
+	p := start(t, vars)
+	if got := status(t, p.api+"/health"); got != 200 {
+		t.Errorf("/health: got %d, want 200", got)
+	}
+	if got := status(t, p.api+"/ready"); got != 200 {
+		t.Errorf("/ready: got %d, want 200", got)
+	}
+
+	migrate := exec.Command(binary, "migrate", "status")
+	migrate.Env = env(vars)
+	out, err := migrate.CombinedOutput()
+	if err != nil {
+		t.Fatalf("migrate status: %v\n%s", err, out)
+	}
+	rows := strings.Split(strings.TrimSpace(string(out)), "\n")[1:] // after the header
+	for _, row := range rows {
+		if f := strings.Fields(row); len(f) < 4 || !slices.Contains(f, "applied") {
+			t.Errorf("migrate status row %q: want it applied", row)
+		}
+	}
+	if len(rows) < 8 || !strings.Contains(string(out), "river") {
+		t.Errorf("migrate status: got\n%s\nwant every migration listed, River's included", out)
+	}
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Errorf("exit: got %v, want status 0", err)
+	}
+}
+
+// SIGTERM with a request in flight: the request completes, /ready turns 503
+// while the listener drains (SHUTDOWN_DELAY), then new connections are
+// refused, and the process exits 0 within SHUTDOWN_TIMEOUT.
+func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
+	t.Parallel()
+	const shutdownTimeout = 15 * time.Second
+	p := start(t, map[string]string{
+		"DATABASE_URL":     testkit.DatabaseURL(t),
+		"SHUTDOWN_DELAY":   "1s",
+		"SHUTDOWN_TIMEOUT": shutdownTimeout.String(),
+	})
+
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	slow := make(chan result, 1)
+	go func() {
+		res, err := http.Get(p.api + "/_test/slow?for=3s")
+		if err != nil {
+			slow <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		slow <- result{code: res.StatusCode, body: string(b)}
+	}()
+	p.waitLog(t, "test: slow request started")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Now()
+	p.waitLog(t, `"msg":"shutting down"`)
+
+	// Still accepting during SHUTDOWN_DELAY, but no longer ready.
+	if got := status(t, p.api+"/ready"); got != http.StatusServiceUnavailable {
+		t.Errorf("/ready after SIGTERM: got %d, want 503", got)
+	}
+	if got := status(t, p.api+"/health"); got != 200 {
+		t.Errorf("/health after SIGTERM: got %d, want 200", got)
+	}
+
+	// Then the listener closes while the slow request is still running.
+	addr := strings.TrimPrefix(p.api, "http://")
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("dial after drain: got %v, want connection refused", err)
+			}
+			break
+		}
+		c.Close()
+		select {
+		case r := <-slow:
+			t.Fatalf("the slow request ended (%d, %v) before the listener closed", r.code, r.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	r := <-slow
+	if r.err != nil || r.code != 200 || !strings.Contains(r.body, "3s") {
+		t.Errorf("in-flight request: got %d %q (err %v), want 200 with its result", r.code, r.body, r.err)
+	}
+	if err := p.wait(t, shutdownTimeout-time.Since(signalled)+2*time.Second); err != nil {
+		t.Errorf("exit: got %v, want status 0", err)
+	}
+	if !strings.Contains(p.logs(), `"msg":"shut down"`) {
+		t.Errorf("no clean shutdown line in logs:\n%s", p.logs())
+	}
+}
+
+// Every bad value stops start-up with exit status 2 and names its variable.
+func TestBadConfigurationExits2(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, value string }{
+		{"PORT", "0"},
+		{"PORT", "http"},
+		{"DATA_DIR", file},
+		{"DATABASE_URL", "mysql://localhost/app"},
+		{"ENV", "staging"},
+		{"LOG_LEVEL", "loud"},
+		{"REQUEST_TIMEOUT", "ten"},
+		{"SHUTDOWN_TIMEOUT", "-1s"},
+		{"SHUTDOWN_DELAY", "forever"},
+		{"DB_QUERY_TIMEOUT", "0s"},
+		{"SLOW_QUERY_MS", "fast"},
+		{"METRICS_ADDR", "9090"},
+		{"AUTO_MIGRATE", "maybe"},
+		{"DB_MAX_OPEN_CONNS", "0"},
+		{"DB_MAX_IDLE_CONNS", "-1"},
+		{"DB_CONN_MAX_LIFETIME", "1 hour"},
+		{"SERVICES", "auth billing"},
+		{"SERVICES", "nosuchservice"},
+		{"WORKER", "sometimes"},
+		{"WORKER_CONCURRENCY", "0"},
+		{"SMTP_URL", "http://mail.example.com"},
+		{"MAIL_FROM", "not an address"},
+		{"OUTBOUND_TIMEOUT", "5"},
+		{"MAX_BODY_BYTES", "1MB"},
+		{"CURSOR_SECRET", "short"},
+		{"TLS_KEY_FILE", "/etc/key.pem"}, // without TLS_CERT_FILE, which the error names
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Parallel()
+			// A bad value stops start-up at once; the timeout only keeps a
+			// regression from hanging the suite.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary)
+			vars := map[string]string{"DATA_DIR": t.TempDir()}
+			vars[tt.name] = tt.value
+			cmd.Env = env(vars)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("got %v, want exit status 2; output:\n%s", err, out)
+			}
+			want := tt.name
+			if want == "TLS_KEY_FILE" {
+				want = "TLS_CERT_FILE"
+			}
+			if !strings.Contains(string(out), want+":") {
+				t.Errorf("got output\n%s\nwant it to name %s", out, want)
+			}
+		})
+	}
+
+	t.Run("production without CURSOR_SECRET", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary)
+		cmd.Env = env(map[string]string{"ENV": "production", "DATA_DIR": t.TempDir()})
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "CURSOR_SECRET") {
+			t.Errorf("got %v\n%s\nwant exit 2 naming CURSOR_SECRET", err, out)
+		}
+	})
+}
