@@ -203,6 +203,10 @@ func TestHealthAndReady(t *testing.T) {
 	if lines[1]["route"] != "GET /ready" {
 		t.Errorf("got route %v, want GET /ready", lines[1]["route"])
 	}
+	// The readiness probe's one query is counted; /health makes none.
+	if lines[0]["db_queries"] != 0.0 || lines[1]["db_queries"] != 1.0 {
+		t.Errorf("got db_queries %v and %v, want 0 for /health and 1 for /ready", lines[0]["db_queries"], lines[1]["db_queries"])
+	}
 }
 
 func TestRunUsageErrors(t *testing.T) {

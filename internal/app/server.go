@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -60,7 +61,10 @@ func selectServices(all []Service, names []string) ([]Service, error) {
 			for j, s := range all {
 				known[j] = s.Name
 			}
-			return nil, usagef("SERVICES: unknown service %q: want a comma-separated list of %v", name, known)
+			if len(known) == 0 {
+				return nil, usagef("SERVICES: unknown service %q: this build has no services yet", name)
+			}
+			return nil, usagef("SERVICES: unknown service %q: want a comma-separated list of %s", name, strings.Join(known, ", "))
 		}
 		picked = append(picked, all[i])
 	}
