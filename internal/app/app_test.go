@@ -24,12 +24,12 @@ import (
 
 // testCatalog has two services, so that mounting a subset can be seen.
 var testCatalog = []Service{
-	{Name: "alpha", Routes: func(mux *http.ServeMux, d Deps) {
-		mux.HandleFunc("GET /v1/alpha", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "alpha") })
-		mux.HandleFunc("GET /v1/alpha/panic", func(w http.ResponseWriter, r *http.Request) { panic("handler bug") })
+	{Name: "alpha", Public: []string{"GET /v1/alpha", "GET /v1/alpha/panic"}, Routes: func(mux Router, d Deps) {
+		mux.Handle("GET /v1/alpha", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "alpha") }))
+		mux.Handle("GET /v1/alpha/panic", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("handler bug") }))
 	}},
-	{Name: "beta", Routes: func(mux *http.ServeMux, d Deps) {
-		mux.HandleFunc("GET /v1/beta", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "beta") })
+	{Name: "beta", Public: []string{"GET /v1/beta"}, Routes: func(mux Router, d Deps) {
+		mux.Handle("GET /v1/beta", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "beta") }))
 	}},
 }
 
@@ -360,12 +360,12 @@ func TestServeGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})
 	release := make(chan struct{})
-	catalog := []Service{{Name: "slow", Routes: func(mux *http.ServeMux, d Deps) {
-		mux.HandleFunc("GET /v1/slow", func(w http.ResponseWriter, r *http.Request) {
+	catalog := []Service{{Name: "slow", Public: []string{"GET /v1/slow"}, Routes: func(mux Router, d Deps) {
+		mux.Handle("GET /v1/slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(started)
 			<-release
 			fmt.Fprint(w, "done")
-		})
+		}))
 	}}}
 	r := startServe(t, catalog, map[string]string{"SHUTDOWN_DELAY": "300ms"})
 

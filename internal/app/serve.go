@@ -8,13 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/rightsize/rightsize/internal/auth"
 	"github.com/rightsize/rightsize/internal/jobs"
+	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
@@ -49,6 +52,28 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger, d *Deps
 	return database.Open(ctx, o)
 }
 
+// signingKeys parses AUTH_SIGNING_KEY or, in development when it is unset,
+// uses a key kept under DATA_DIR (created on first start), so that tokens
+// survive restarts without any set-up.
+func signingKeys(cfg config.Config, logger *slog.Logger) (*authn.Keys, error) {
+	spec := cfg.AuthSigningKey
+	if spec == "" {
+		var created bool
+		var err error
+		spec, created, err = authn.LoadOrCreateDevKey(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("AUTH_SIGNING_KEY unset and no development key: %w", err)
+		}
+		logger.Warn("AUTH_SIGNING_KEY is not set: using the development key in DATA_DIR; set the variable in production",
+			slog.String("file", filepath.Join(cfg.DataDir, authn.DevKeyFile)), slog.Bool("created", created))
+	}
+	keys, err := authn.ParseKeys(spec)
+	if err != nil {
+		return nil, usagef("AUTH_SIGNING_KEY: %v", err)
+	}
+	return keys, nil
+}
+
 // serve runs the selected services' routes and, if cfg.Worker, the job worker,
 // until ctx is cancelled; then it shuts down in order.
 func serve(ctx context.Context, cfg config.Config, all []Service, stdout io.Writer) error {
@@ -77,6 +102,11 @@ func serve(ctx context.Context, cfg config.Config, all []Service, stdout io.Writ
 			return err
 		}
 	}
+
+	if d.Keys, err = signingKeys(cfg, logger); err != nil {
+		return err
+	}
+	d.Authenticator = authn.NewAuthenticator(d.Keys, auth.APIKeyLookup(d.DB), nil)
 
 	mailer, err := mail.New(cfg.SMTPURL, cfg.MailFrom, resilience.Settings{Timeout: cfg.OutboundTimeout}, logger, resilience.NewMetrics(reg))
 	if err != nil {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -12,10 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/rightsize/rightsize/internal/auth"
 	"github.com/rightsize/rightsize/internal/jobs"
+	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
 // Deps are what a service is built from: the shared platform, never another
@@ -23,6 +27,10 @@ import (
 type Deps struct {
 	Config config.Config
 	DB     *database.DB
+	// Keys sign and verify access tokens; Authenticator checks the
+	// credentials of every route outside a service's Public list.
+	Keys          *authn.Keys
+	Authenticator *authn.Authenticator
 	// Jobs inserts jobs. It is nil while Workers runs, because the job client
 	// is built from the workers.
 	Jobs     *jobs.Client
@@ -36,16 +44,66 @@ type Deps struct {
 // for a process that knows its kind.
 type Service struct {
 	Name string
-	// Routes registers the service's whole API on mux.
-	Routes func(mux *http.ServeMux, d Deps)
+	// Routes registers the service's whole API on mux. Every route requires
+	// credentials unless its pattern is in Public.
+	Routes func(mux Router, d Deps)
+	// Public lists the patterns of routes that need no credentials: those
+	// that issue credentials, and webhooks that authenticate otherwise.
+	Public []string
 	// Workers, if set, registers the service's job workers.
 	Workers func(w *river.Workers, d Deps)
 	// Periodic, if set, lists the service's periodic jobs.
 	Periodic func(d Deps) []*river.PeriodicJob
 }
 
+// Router is where a service registers its routes.
+type Router interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// guardedMux registers a service's routes on the shared mux, each behind
+// guard unless it is public: a route is protected unless its service says
+// otherwise, so forgetting is safe.
+type guardedMux struct {
+	mux    *http.ServeMux
+	public []string
+	guard  httpx.Middleware
+}
+
+func (g guardedMux) Handle(pattern string, h http.Handler) {
+	if !slices.Contains(g.public, pattern) {
+		h = g.guard(h)
+	}
+	g.mux.Handle(pattern, h)
+}
+
+// limiterKeys bounds each rate limiter's memory: about 12 MiB at most each.
+const limiterKeys = 100_000
+
 // catalog lists every service of rightsize, in mounting order.
-var catalog []Service
+var catalog = []Service{
+	{
+		Name:   "auth",
+		Public: auth.Public,
+		Routes: func(mux Router, d Deps) {
+			auth.New(auth.Options{
+				DB:              d.DB,
+				Jobs:            d.Jobs,
+				Keys:            d.Keys,
+				PublicURL:       d.Config.PublicURL,
+				AccessTokenTTL:  d.Config.AccessTokenTTL,
+				RefreshTokenTTL: d.Config.RefreshTokenTTL,
+				IPLimit:         ratelimit.New(d.Config.RateLimitAuth, limiterKeys),
+				AccountLimit:    ratelimit.New(d.Config.RateLimitAccount, limiterKeys),
+				TrustedProxies:  d.Config.TrustedProxyCount,
+				CursorSecret:    d.Config.CursorSecret,
+				Logger:          d.Logger,
+			}).Routes(mux)
+		},
+		Workers:  func(w *river.Workers, d Deps) { auth.RegisterWorkers(w, d.DB, d.Config.PublicURL) },
+		Periodic: func(Deps) []*river.PeriodicJob { return auth.Periodic() },
+	},
+}
 
 // selectServices returns the services of all named in names; nil names means
 // all of them.
@@ -83,8 +141,9 @@ func NewServer(d Deps, services []Service, ready *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /health", health())
 	mux.Handle("GET /ready", readiness(d.DB, ready))
+	guard := authenticated(d)
 	for _, s := range services {
-		s.Routes(mux, d)
+		s.Routes(guardedMux{mux: mux, public: s.Public, guard: guard}, d)
 	}
 	if testRoutes != nil {
 		testRoutes(mux)
@@ -103,6 +162,29 @@ func NewServer(d Deps, services []Service, ready *atomic.Bool) http.Handler {
 	}
 	mw = append(mw, httpx.Recover(d.Logger), httpx.Timeout(d.Config.RequestTimeout))
 	return httpx.Chain(httpx.Routes(mux), mw...)
+}
+
+// authenticated is what every non-public route runs behind: the credential
+// check, then the per-principal rate limit.
+func authenticated(d Deps) httpx.Middleware {
+	if d.Authenticator == nil {
+		// Only tests build servers without one; a protected route then fails
+		// loudly rather than open.
+		return func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				httpx.Error(w, r, errors.New("no authenticator configured"))
+			})
+		}
+	}
+	limit := ratelimit.New(d.Config.RateLimitAPI, limiterKeys).Middleware(func(r *http.Request) (string, bool) {
+		p, ok := authn.PrincipalFrom(r.Context())
+		if p.APIKeyID != "" {
+			return "key:" + p.APIKeyID, ok
+		}
+		return "user:" + p.UserID, ok
+	})
+	require := authn.Require(d.Authenticator)
+	return func(h http.Handler) http.Handler { return require(limit(h)) }
 }
 
 func health() http.Handler {

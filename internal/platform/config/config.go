@@ -9,8 +9,8 @@
 //	// SHUTDOWN_TIMEOUT: invalid value "ten": want a duration greater than zero, such as 15s
 //	// PORT: invalid value "0": want an integer from 1 to 65535
 //
-// Secrets (DATABASE_URL, SMTP_URL, CURSOR_SECRET) never appear in an error,
-// and are masked when a Config is logged or printed.
+// Secrets (DATABASE_URL, SMTP_URL, CURSOR_SECRET, AUTH_SIGNING_KEY) never
+// appear in an error, and are masked when a Config is logged or printed.
 package config
 
 import (
@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
 // The values of Config.DBDialect.
@@ -83,6 +85,22 @@ type Config struct {
 	CursorSecret          []byte
 	CursorSecretGenerated bool
 
+	// PublicURL is PUBLIC_URL, an absolute http or https URL without a
+	// trailing "/", query, fragment or user, so links are PublicURL + "/path".
+	// Always https in production.
+	PublicURL string
+	// AuthSigningKey is AUTH_SIGNING_KEY as given: empty, or a key set that
+	// authn.ParseKeys accepts. Empty happens only in development, where the
+	// caller uses authn.LoadOrCreateDevKey instead.
+	AuthSigningKey    string
+	AccessTokenTTL    time.Duration // ACCESS_TOKEN_TTL, from 1m to 24h
+	RefreshTokenTTL   time.Duration // REFRESH_TOKEN_TTL, always greater than AccessTokenTTL
+	TrustedProxyCount int           // TRUSTED_PROXY_COUNT, for ratelimit.ClientIP
+
+	RateLimitAuth    ratelimit.Rate // RATE_LIMIT_AUTH, per client IP
+	RateLimitAccount ratelimit.Rate // RATE_LIMIT_ACCOUNT, per email address
+	RateLimitAPI     ratelimit.Rate // RATE_LIMIT_API, per authenticated principal
+
 	// TLSCertFile and TLSKeyFile are both set (serve HTTPS) or both empty.
 	// Load does not open them.
 	TLSCertFile string
@@ -128,8 +146,10 @@ func (v Var) invalid(value, want string) *VarError {
 // in the order of Vars; errors.As finds the first.
 //
 // With ENV=production, CURSOR_SECRET must be set and must not be a
-// placeholder. An empty DATABASE_URL is accepted there (SQLite on a
-// persistent disk is legitimate); the caller may warn about it.
+// placeholder, AUTH_SIGNING_KEY must be set, and PUBLIC_URL must be an
+// https URL (its http default is refused). An empty DATABASE_URL is accepted
+// there (SQLite on a persistent disk is legitimate); the caller may warn
+// about it.
 func Load(getenv func(string) string) (Config, error) {
 	var (
 		c    Config
@@ -168,6 +188,14 @@ func Load(getenv func(string) string) (Config, error) {
 			fmt.Sprintf("a duration of zero or more, less than SHUTDOWN_TIMEOUT (%s)", c.ShutdownTimeout)))
 	}
 
+	// REFRESH_TOKEN_TTL is blamed whichever was set: its default (720h) is
+	// above ACCESS_TOKEN_TTL's largest value (24h), so only setting it can
+	// make the two conflict.
+	if ok["ACCESS_TOKEN_TTL"] && ok["REFRESH_TOKEN_TTL"] && c.RefreshTokenTTL <= c.AccessTokenTTL {
+		errs = append(errs, byName("REFRESH_TOKEN_TTL").invalid(getenv("REFRESH_TOKEN_TTL"),
+			fmt.Sprintf("a duration of at least 1h, greater than ACCESS_TOKEN_TTL (%s)", c.AccessTokenTTL)))
+	}
+
 	if ok["DB_MAX_IDLE_CONNS"] && ok["DB_MAX_OPEN_CONNS"] && c.DBMaxIdleConns > c.DBMaxOpenConns {
 		if set["DB_MAX_IDLE_CONNS"] {
 			errs = append(errs, byName("DB_MAX_IDLE_CONNS").invalid(getenv("DB_MAX_IDLE_CONNS"),
@@ -198,6 +226,15 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 
+	if ok["ENV"] && c.Production() {
+		if key := byName("AUTH_SIGNING_KEY"); !set[key.Name] {
+			errs = append(errs, key.invalid("", key.Want+" (required when ENV=production)"))
+		}
+		if u := byName("PUBLIC_URL"); ok[u.Name] && !strings.HasPrefix(asciiLower(c.PublicURL), "https://") {
+			errs = append(errs, u.invalid(getenv(u.Name), wantHTTPS+" (required when ENV=production)"))
+		}
+	}
+
 	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(a, b *VarError) int { return index(a.Name) - index(b.Name) })
 		joined := make([]error, len(errs))
@@ -208,6 +245,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// wantHTTPS is PUBLIC_URL's Want in production.
+const wantHTTPS = "an absolute https:// URL with a host and no query, fragment or user, such as https://app.example.com"
 
 func byName(name string) Var { return vars[index(name)] }
 
@@ -238,8 +278,9 @@ func (c Config) Production() bool { return c.Env == envProduction }
 func (c Config) Addr() string { return ":" + strconv.Itoa(c.Port) }
 
 // LogValue is a group of every field keyed by its variable's lowercase name,
-// for logging the effective configuration at start. CursorSecret is never
-// shown, and the passwords in DATABASE_URL and SMTP_URL read "xxxxx".
+// for logging the effective configuration at start. CursorSecret and
+// AuthSigningKey are never shown, not even in part, and the passwords in
+// DATABASE_URL and SMTP_URL read "xxxxx".
 func (c Config) LogValue() slog.Value {
 	// A SQLite location holds no credentials and is not a hierarchical URL,
 	// so only a PostgreSQL URL goes through maskURL.
@@ -247,9 +288,12 @@ func (c Config) LogValue() slog.Value {
 	if c.DBDialect == DialectPostgres {
 		dbURL, dsn = maskURL(dbURL), maskURL(dsn)
 	}
-	secret := ""
+	secret, signingKey := "", ""
 	if len(c.CursorSecret) > 0 {
 		secret = redacted
+	}
+	if c.AuthSigningKey != "" {
+		signingKey = redacted
 	}
 	return slog.GroupValue(
 		slog.String("env", c.Env),
@@ -278,6 +322,14 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.String("cursor_secret", secret),
 		slog.Bool("cursor_secret_generated", c.CursorSecretGenerated),
+		slog.String("public_url", c.PublicURL),
+		slog.String("auth_signing_key", signingKey),
+		slog.String("access_token_ttl", c.AccessTokenTTL.String()),
+		slog.String("refresh_token_ttl", c.RefreshTokenTTL.String()),
+		slog.Int("trusted_proxy_count", c.TrustedProxyCount),
+		slog.String("rate_limit_auth", c.RateLimitAuth.String()),
+		slog.String("rate_limit_account", c.RateLimitAccount.String()),
+		slog.String("rate_limit_api", c.RateLimitAPI.String()),
 		slog.String("tls_cert_file", c.TLSCertFile),
 		slog.String("tls_key_file", c.TLSKeyFile),
 	)

@@ -12,10 +12,33 @@ import (
 	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/config"
+	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
 // goodSecret passes every production check.
 const goodSecret = "k3J9vQ2xLr8TzW5mN7pB4sYcF6hD1gAe"
+
+// signingKey and oldSigningKey are valid AUTH_SIGNING_KEY entries: base64
+// of 32-byte seeds.
+const (
+	signingKey    = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+	oldSigningKey = "ZWZnaGlqa2xtbm9wcXJzdHV2d3h5ent8fX5/gIGCg4Q="
+)
+
+// production returns an environment that passes every production check,
+// with the given variables added or replaced.
+func production(vars map[string]string) map[string]string {
+	out := map[string]string{
+		"ENV":              "production",
+		"CURSOR_SECRET":    goodSecret,
+		"AUTH_SIGNING_KEY": signingKey,
+		"PUBLIC_URL":       "https://app.example.com",
+	}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
 
 func env(vars map[string]string) func(string) string {
 	return func(name string) string { return vars[name] }
@@ -90,6 +113,14 @@ func TestLoadDefaults(t *testing.T) {
 		OutboundTimeout:       5 * time.Second,
 		MaxBodyBytes:          1 << 20,
 		CursorSecretGenerated: true,
+		PublicURL:             "http://localhost:8080",
+		AuthSigningKey:        "",
+		AccessTokenTTL:        15 * time.Minute,
+		RefreshTokenTTL:       30 * 24 * time.Hour,
+		TrustedProxyCount:     0,
+		RateLimitAuth:         ratelimit.Rate{Events: 10, Per: time.Minute},
+		RateLimitAccount:      ratelimit.Rate{Events: 5, Per: time.Minute},
+		RateLimitAPI:          ratelimit.Rate{Events: 600, Per: time.Minute},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty environment):\n got %#v\nwant %#v", got, want)
@@ -119,7 +150,7 @@ func TestLoadGoodValues(t *testing.T) {
 		want any
 	}{
 		{map[string]string{"ENV": "development"}, func(c config.Config) any { return c.Production() }, false},
-		{map[string]string{"ENV": "production", "CURSOR_SECRET": goodSecret}, func(c config.Config) any { return c.Production() }, true},
+		{production(nil), func(c config.Config) any { return c.Production() }, true},
 		{map[string]string{"PORT": "1"}, func(c config.Config) any { return c.Port }, 1},
 		{map[string]string{"PORT": "65535"}, func(c config.Config) any { return c.Addr() }, ":65535"},
 		{map[string]string{"DATA_DIR": "/var/lib/rs"}, func(c config.Config) any { return c.DataDir }, "/var/lib/rs"},
@@ -189,6 +220,34 @@ func TestLoadGoodValues(t *testing.T) {
 			func(c config.Config) any { return string(c.CursorSecret) },
 			strings.Repeat("a", 32),
 		},
+		{map[string]string{"PUBLIC_URL": "https://app.example.com"}, func(c config.Config) any { return c.PublicURL }, "https://app.example.com"},
+		{map[string]string{"PUBLIC_URL": "https://app.example.com/"}, func(c config.Config) any { return c.PublicURL }, "https://app.example.com"},
+		{map[string]string{"PUBLIC_URL": "https://example.com/app//"}, func(c config.Config) any { return c.PublicURL }, "https://example.com/app"},
+		{map[string]string{"PUBLIC_URL": "http://[::1]:3000"}, func(c config.Config) any { return c.PublicURL }, "http://[::1]:3000"},
+		{production(map[string]string{"PUBLIC_URL": "HTTPS://App.Example.com:8443/"}), func(c config.Config) any { return c.PublicURL }, "HTTPS://App.Example.com:8443"},
+		{map[string]string{"AUTH_SIGNING_KEY": signingKey}, func(c config.Config) any { return c.AuthSigningKey }, signingKey},
+		{
+			// Rotation: the new key first, the old one still verifying; any
+			// base64 form ParseKeys reads.
+			map[string]string{"AUTH_SIGNING_KEY": signingKey + " , " + strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(oldSigningKey), "=")},
+			func(c config.Config) any { return c.AuthSigningKey },
+			signingKey + " , ZWZnaGlqa2xtbm9wcXJzdHV2d3h5ent8fX5_gIGCg4Q",
+		},
+		{map[string]string{"ACCESS_TOKEN_TTL": "1m"}, func(c config.Config) any { return c.AccessTokenTTL }, time.Minute},
+		{map[string]string{"ACCESS_TOKEN_TTL": "24h"}, func(c config.Config) any { return c.AccessTokenTTL }, 24 * time.Hour},
+		{map[string]string{"REFRESH_TOKEN_TTL": "1h"}, func(c config.Config) any { return c.RefreshTokenTTL }, time.Hour},
+		{map[string]string{"REFRESH_TOKEN_TTL": "8760h"}, func(c config.Config) any { return c.RefreshTokenTTL }, 365 * 24 * time.Hour},
+		{
+			map[string]string{"ACCESS_TOKEN_TTL": "2h", "REFRESH_TOKEN_TTL": "2h1s"},
+			func(c config.Config) any { return []time.Duration{c.AccessTokenTTL, c.RefreshTokenTTL} },
+			[]time.Duration{2 * time.Hour, 2*time.Hour + time.Second},
+		},
+		{map[string]string{"TRUSTED_PROXY_COUNT": "1"}, func(c config.Config) any { return c.TrustedProxyCount }, 1},
+		{map[string]string{"TRUSTED_PROXY_COUNT": "10"}, func(c config.Config) any { return c.TrustedProxyCount }, 10},
+		{map[string]string{"RATE_LIMIT_AUTH": "20/h"}, func(c config.Config) any { return c.RateLimitAuth }, ratelimit.Rate{Events: 20, Per: time.Hour}},
+		{map[string]string{"RATE_LIMIT_ACCOUNT": "3/30s"}, func(c config.Config) any { return c.RateLimitAccount }, ratelimit.Rate{Events: 3, Per: 30 * time.Second}},
+		{map[string]string{"RATE_LIMIT_API": "100/s"}, func(c config.Config) any { return c.RateLimitAPI }, ratelimit.Rate{Events: 100, Per: time.Second}},
+		{map[string]string{"RATE_LIMIT_API": "1000/day"}, func(c config.Config) any { return c.RateLimitAPI }, ratelimit.Rate{Events: 1000, Per: 24 * time.Hour}},
 		{
 			map[string]string{"TLS_CERT_FILE": "/tls/cert.pem", "TLS_KEY_FILE": "/tls/key.pem"},
 			func(c config.Config) any { return []string{c.TLSCertFile, c.TLSKeyFile} },
@@ -286,6 +345,50 @@ func TestLoadBadValues(t *testing.T) {
 		{"MAX_BODY_BYTES", "99999999999999999999", nil, ""},
 		{"CURSOR_SECRET", "short", nil, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes"},
 		{"CURSOR_SECRET", goodSecret[:31], nil, ""},
+		{"PUBLIC_URL", "app.example.com", nil, `PUBLIC_URL: invalid value "app.example.com": want an absolute http:// or https:// URL with a host and no query, fragment or user, such as https://app.example.com`},
+		{"PUBLIC_URL", "/app", nil, ""},
+		{"PUBLIC_URL", "ftp://app.example.com", nil, ""},
+		{"PUBLIC_URL", "https://", nil, ""},
+		{"PUBLIC_URL", "https://:8443", nil, ""},
+		{"PUBLIC_URL", "https:app.example.com", nil, ""},
+		{"PUBLIC_URL", "https://app.example.com?x=1", nil, ""},
+		{"PUBLIC_URL", "https://app.example.com/?", nil, ""},
+		{"PUBLIC_URL", "https://app.example.com/#top", nil, ""},
+		{"PUBLIC_URL", "https://app.example.com#", nil, ""},
+		{"PUBLIC_URL", "https://user:pw@app.example.com", nil, ""},
+		{"PUBLIC_URL", "https://app.example.com:port", nil, ""},
+		{"PUBLIC_URL", "https://app.example.com/my app", nil, ""},
+		{"PUBLIC_URL", " https://app.example.com", nil, ""},
+		{"AUTH_SIGNING_KEY", "short", nil, "AUTH_SIGNING_KEY: invalid value (redacted): want distinct base64 Ed25519 seeds of 32 bytes each, separated by commas, such as `openssl rand -base64 32` prints"},
+		{"AUTH_SIGNING_KEY", "AAAAAAAAAAAAAAAAAAAAAA==", nil, ""}, // 16 bytes
+		{"AUTH_SIGNING_KEY", signingKey + ",", nil, ""},
+		{"AUTH_SIGNING_KEY", signingKey + ", ," + oldSigningKey, nil, ""},
+		{"AUTH_SIGNING_KEY", ",", nil, ""},
+		{"AUTH_SIGNING_KEY", " ", nil, ""},
+		{"AUTH_SIGNING_KEY", signingKey + "," + signingKey, nil, ""},
+		{"AUTH_SIGNING_KEY", goodSecret, nil, ""}, // long enough, but not base64 of 32 bytes
+		{"ACCESS_TOKEN_TTL", "59s", nil, `ACCESS_TOKEN_TTL: invalid value "59s": want a duration from 1m to 24h, such as 15m`},
+		{"ACCESS_TOKEN_TTL", "24h1s", nil, ""},
+		{"ACCESS_TOKEN_TTL", "15", nil, ""},
+		{"ACCESS_TOKEN_TTL", "-15m", nil, ""},
+		{"REFRESH_TOKEN_TTL", "59m", nil, `REFRESH_TOKEN_TTL: invalid value "59m": want a duration of at least 1h, such as 720h`},
+		{"REFRESH_TOKEN_TTL", "30d", nil, ""},
+		{"REFRESH_TOKEN_TTL", "-720h", nil, ""},
+		{"REFRESH_TOKEN_TTL", "2h", map[string]string{"ACCESS_TOKEN_TTL": "3h"}, `REFRESH_TOKEN_TTL: invalid value "2h": want a duration of at least 1h, greater than ACCESS_TOKEN_TTL (3h0m0s)`},
+		{"REFRESH_TOKEN_TTL", "24h", map[string]string{"ACCESS_TOKEN_TTL": "24h"}, `REFRESH_TOKEN_TTL: invalid value "24h": want a duration of at least 1h, greater than ACCESS_TOKEN_TTL (24h0m0s)`},
+		{"TRUSTED_PROXY_COUNT", "-1", nil, `TRUSTED_PROXY_COUNT: invalid value "-1": want an integer from 0 to 10`},
+		{"TRUSTED_PROXY_COUNT", "11", nil, ""},
+		{"TRUSTED_PROXY_COUNT", "one", nil, ""},
+		{"RATE_LIMIT_AUTH", "10", nil, `RATE_LIMIT_AUTH: invalid value "10": want a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)`},
+		{"RATE_LIMIT_AUTH", "0/min", nil, ""},
+		{"RATE_LIMIT_AUTH", "-1/min", nil, ""},
+		{"RATE_LIMIT_AUTH", "10/fortnight", nil, ""},
+		{"RATE_LIMIT_AUTH", "10/0s", nil, ""},
+		{"RATE_LIMIT_AUTH", "2/1ns", nil, ""}, // more than one event per nanosecond
+		{"RATE_LIMIT_ACCOUNT", "five/min", nil, `RATE_LIMIT_ACCOUNT: invalid value "five/min": want a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)`},
+		{"RATE_LIMIT_ACCOUNT", "5/-1m", nil, ""},
+		{"RATE_LIMIT_API", "600 per minute", nil, `RATE_LIMIT_API: invalid value "600 per minute": want a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)`},
+		{"RATE_LIMIT_API", "1.5/s", nil, ""},
 		{"TLS_CERT_FILE", "", map[string]string{"TLS_KEY_FILE": "/k.pem"}, "TLS_CERT_FILE: not set: want a certificate file path, since TLS_KEY_FILE is set"},
 		{"TLS_KEY_FILE", "", map[string]string{"TLS_CERT_FILE": "/c.pem"}, "TLS_KEY_FILE: not set: want a private key file path, since TLS_CERT_FILE is set"},
 	}
@@ -334,9 +437,11 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 		"CURSOR_SECRET":    "short",
 		"ENV":              "staging",
 		"LOG_LEVEL":        "loud",
+		"RATE_LIMIT_API":   "lots",
+		"ACCESS_TOKEN_TTL": "1s",
 	}))
 	got := names(varErrors(t, err))
-	want := []string{"ENV", "PORT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "SERVICES", "CURSOR_SECRET", "TLS_CERT_FILE"}
+	want := []string{"ENV", "PORT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "SERVICES", "CURSOR_SECRET", "ACCESS_TOKEN_TTL", "RATE_LIMIT_API", "TLS_CERT_FILE"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got errors for %v, want %v\n%v", got, want, err)
 	}
@@ -348,29 +453,45 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 
 func TestLoadProduction(t *testing.T) {
 	t.Parallel()
+	const wantKey = "distinct base64 Ed25519 seeds of 32 bytes each, separated by commas, such as `openssl rand -base64 32` prints"
+	const wantHTTPS = "an absolute https:// URL with a host and no query, fragment or user, such as https://app.example.com (required when ENV=production)"
 	tests := []struct {
-		desc   string
-		secret string
-		want   string // the whole error, or "" for none
+		desc string
+		env  map[string]string // added to production(nil); "" unsets
+		want string            // the whole error, or "" for none
 	}{
-		{"good secret", goodSecret, ""},
-		{"missing secret", "", "CURSOR_SECRET: not set: want a random key of at least 32 bytes (required when ENV=production)"},
-		{"short secret", "changeme", "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes"},
-		{"one repeated character", strings.Repeat("x", 64), "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
-		{"changeme", "changeme-changeme-changeme-changeme", "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
-		{"secret", "this-is-my-Secret-cursor-key-1234", "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
-		{"example", "example-key-0123456789abcdefghijklmnop", "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
+		{"good", nil, ""},
+		{"missing secret", map[string]string{"CURSOR_SECRET": ""}, "CURSOR_SECRET: not set: want a random key of at least 32 bytes (required when ENV=production)"},
+		{"short secret", map[string]string{"CURSOR_SECRET": "changeme"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes"},
+		{"one repeated character", map[string]string{"CURSOR_SECRET": strings.Repeat("x", 64)}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
+		{"changeme", map[string]string{"CURSOR_SECRET": "changeme-changeme-changeme-changeme"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
+		{"secret", map[string]string{"CURSOR_SECRET": "this-is-my-Secret-cursor-key-1234"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
+		{"example", map[string]string{"CURSOR_SECRET": "example-key-0123456789abcdefghijklmnop"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
+		{"missing signing key", map[string]string{"AUTH_SIGNING_KEY": ""}, "AUTH_SIGNING_KEY: not set: want " + wantKey + " (required when ENV=production)"},
+		{"bad signing key", map[string]string{"AUTH_SIGNING_KEY": "short"}, "AUTH_SIGNING_KEY: invalid value (redacted): want " + wantKey},
+		{"two signing keys", map[string]string{"AUTH_SIGNING_KEY": signingKey + "," + oldSigningKey}, ""},
+		{"default public url", map[string]string{"PUBLIC_URL": ""}, "PUBLIC_URL: not set: want " + wantHTTPS},
+		{"http public url", map[string]string{"PUBLIC_URL": "http://app.example.com"}, `PUBLIC_URL: invalid value "http://app.example.com": want ` + wantHTTPS},
+		{"bad public url", map[string]string{"PUBLIC_URL": "app.example.com"}, `PUBLIC_URL: invalid value "app.example.com": want an absolute http:// or https:// URL with a host and no query, fragment or user, such as https://app.example.com`},
+		{
+			"everything missing",
+			map[string]string{"CURSOR_SECRET": "", "AUTH_SIGNING_KEY": "", "PUBLIC_URL": ""},
+			"CURSOR_SECRET: not set: want a random key of at least 32 bytes (required when ENV=production)\n" +
+				"PUBLIC_URL: not set: want " + wantHTTPS + "\n" +
+				"AUTH_SIGNING_KEY: not set: want " + wantKey + " (required when ENV=production)",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
-			c, err := config.Load(env(map[string]string{"ENV": "production", "CURSOR_SECRET": tt.secret}))
+			vars := production(tt.env)
+			c, err := config.Load(env(vars))
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("Load error: %v", err)
 				}
-				if !c.Production() || c.CursorSecretGenerated || string(c.CursorSecret) != tt.secret {
-					t.Errorf("got Production %v, generated %v; want production with the given secret", c.Production(), c.CursorSecretGenerated)
+				if !c.Production() || c.CursorSecretGenerated || string(c.CursorSecret) != vars["CURSOR_SECRET"] || c.AuthSigningKey != vars["AUTH_SIGNING_KEY"] {
+					t.Errorf("got Production %v, generated %v; want production with the given secrets", c.Production(), c.CursorSecretGenerated)
 				}
 				return
 			}
@@ -383,7 +504,7 @@ func TestLoadProduction(t *testing.T) {
 
 func TestLoadProductionAllowsSQLite(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"ENV": "production", "CURSOR_SECRET": goodSecret}))
+	c, err := config.Load(env(production(nil)))
 	if err != nil {
 		t.Fatalf("Load error: %v", err)
 	}
@@ -402,15 +523,19 @@ func TestSecretsNeverShown(t *testing.T) {
 		hidden []string
 	}{
 		{"valid secrets", map[string]string{
-			"DATABASE_URL":  "postgres://app:" + pw + "@db/app?sslmode=require&password=" + pw + "q",
-			"SMTP_URL":      "smtps://mailer:" + pw + "x@smtp.example.com:465",
-			"CURSOR_SECRET": goodSecret,
-		}, []string{pw, goodSecret}},
+			"DATABASE_URL":     "postgres://app:" + pw + "@db/app?sslmode=require&password=" + pw + "q",
+			"SMTP_URL":         "smtps://mailer:" + pw + "x@smtp.example.com:465",
+			"CURSOR_SECRET":    goodSecret,
+			"AUTH_SIGNING_KEY": signingKey + "," + oldSigningKey,
+		}, []string{pw, goodSecret, signingKey, oldSigningKey, signingKey[:20], oldSigningKey[:20]}},
 		{"invalid database url", map[string]string{"DATABASE_URL": "mysql://app:" + pw + "@db/app"}, []string{pw}},
 		{"database url with a bad port", map[string]string{"DATABASE_URL": "postgres://app:" + pw + "@db:port/app"}, []string{pw}},
 		{"invalid smtp url", map[string]string{"SMTP_URL": "smtp://app:" + pw + "@"}, []string{pw}},
 		{"short cursor secret", map[string]string{"CURSOR_SECRET": pw}, []string{pw}},
 		{"placeholder in production", map[string]string{"ENV": "production", "CURSOR_SECRET": pw + "-changeme-changeme"}, []string{pw}},
+		{"invalid signing key", map[string]string{"AUTH_SIGNING_KEY": signingKey + "," + pw}, []string{pw, signingKey}},
+		{"duplicate signing key", map[string]string{"AUTH_SIGNING_KEY": signingKey + "," + signingKey}, []string{signingKey}},
+		{"signing key in production", production(map[string]string{"AUTH_SIGNING_KEY": signingKey}), []string{signingKey, goodSecret}},
 		{"generated secret", nil, nil},
 	}
 	for _, tt := range tests {
@@ -443,10 +568,13 @@ func TestSecretsNeverShown(t *testing.T) {
 func TestLogValue(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{
-		"DATABASE_URL":  "postgres://app:pw@db:5432/app?sslmode=require",
-		"SMTP_URL":      "smtp://mailer:pw@localhost:1025",
-		"CURSOR_SECRET": goodSecret,
-		"SERVICES":      "auth,billing",
+		"DATABASE_URL":     "postgres://app:pw@db:5432/app?sslmode=require",
+		"SMTP_URL":         "smtp://mailer:pw@localhost:1025",
+		"CURSOR_SECRET":    goodSecret,
+		"SERVICES":         "auth,billing",
+		"AUTH_SIGNING_KEY": signingKey,
+		"PUBLIC_URL":       "https://app.example.com/",
+		"RATE_LIMIT_API":   "100/1m30s",
 	}))
 	if err != nil {
 		t.Fatalf("Load error: %v", err)
@@ -460,16 +588,27 @@ func TestLogValue(t *testing.T) {
 			t.Errorf("LogValue has no %q", strings.ToLower(v.Name))
 		}
 	}
+	if len(got) != len(c.LogValue().Group()) {
+		t.Errorf("LogValue has a key twice: %v", c.LogValue())
+	}
 	for key, want := range map[string]string{
-		"database_url":     "postgres://app:xxxxx@db:5432/app?sslmode=require",
-		"db_dsn":           "postgres://app:xxxxx@db:5432/app?sslmode=require",
-		"db_dialect":       "postgres",
-		"smtp_url":         "smtp://mailer:xxxxx@localhost:1025",
-		"cursor_secret":    "(redacted)",
-		"services":         "auth,billing",
-		"shutdown_timeout": "15s",
-		"slow_query_ms":    "100",
-		"log_level":        "INFO",
+		"database_url":        "postgres://app:xxxxx@db:5432/app?sslmode=require",
+		"db_dsn":              "postgres://app:xxxxx@db:5432/app?sslmode=require",
+		"db_dialect":          "postgres",
+		"smtp_url":            "smtp://mailer:xxxxx@localhost:1025",
+		"cursor_secret":       "(redacted)",
+		"services":            "auth,billing",
+		"shutdown_timeout":    "15s",
+		"slow_query_ms":       "100",
+		"log_level":           "INFO",
+		"auth_signing_key":    "(redacted)",
+		"public_url":          "https://app.example.com",
+		"access_token_ttl":    "15m0s",
+		"refresh_token_ttl":   "720h0m0s",
+		"trusted_proxy_count": "0",
+		"rate_limit_auth":     "10/min",
+		"rate_limit_account":  "5/min",
+		"rate_limit_api":      "100/1m30s",
 	} {
 		if got[key] != want {
 			t.Errorf("%s: got %q, want %q", key, got[key], want)
@@ -494,14 +633,15 @@ func TestVarsAreDocumented(t *testing.T) {
 // FuzzLoad checks that Load never panics, that every error it returns is a
 // *VarError naming a variable, and that a secret's value is never kept in one.
 func FuzzLoad(f *testing.F) {
-	f.Add("8080", "5s", "postgres://u:p@h/db", "auth,billing", goodSecret, "production")
-	f.Add("0", "-1s", "sqlite:", ",", "short", "development")
-	f.Add("", "", "", "", "", "")
-	f.Add("65536", "1h", "smtp://x", "AUTH,auth", strings.Repeat("a", 40), "prod")
-	f.Fuzz(func(t *testing.T, port, delay, dbURL, services, secret, mode string) {
+	f.Add("8080", "5s", "postgres://u:p@h/db", "auth,billing", goodSecret, "production", signingKey, "https://app.example.com/", "10/min")
+	f.Add("0", "-1s", "sqlite:", ",", "short", "development", signingKey+","+signingKey, "http://x?", "0/s")
+	f.Add("", "", "", "", "", "", "", "", "")
+	f.Add("65536", "1h", "smtp://x", "AUTH,auth", strings.Repeat("a", 40), "prod", " , ", "https://u:p@x", "5/1m30s")
+	f.Fuzz(func(t *testing.T, port, delay, dbURL, services, secret, mode, signing, publicURL, rate string) {
 		vars := map[string]string{
 			"PORT": port, "SHUTDOWN_DELAY": delay, "DATABASE_URL": dbURL,
 			"SERVICES": services, "CURSOR_SECRET": secret, "ENV": mode,
+			"AUTH_SIGNING_KEY": signing, "PUBLIC_URL": publicURL, "RATE_LIMIT_AUTH": rate,
 		}
 		c, err := config.Load(env(vars))
 		known := make(map[string]config.Var)
@@ -523,9 +663,19 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(secret) >= 32 && !strings.Contains(port+delay+dbURL+services+mode, secret) &&
+		others := port + delay + dbURL + services + mode + publicURL + rate
+		if len(secret) >= 32 && !strings.Contains(others+signing, secret) &&
 			strings.Contains(c.String(), secret) {
 			t.Errorf("CURSOR_SECRET shown in String: %s", c)
+		}
+		if signing != "" && !strings.Contains(others+secret, signing) && strings.Contains(c.String(), signing) {
+			t.Errorf("AUTH_SIGNING_KEY shown in String: %s", c)
+		}
+		if c.Production() && !strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
+			t.Errorf("production with PUBLIC_URL %q", c.PublicURL)
+		}
+		if strings.HasSuffix(c.PublicURL, "/") {
+			t.Errorf("PublicURL %q ends in /", c.PublicURL)
 		}
 	})
 }

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/authn"
+	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
 // Var documents one environment variable that Load reads. The same table
@@ -55,7 +58,7 @@ var vars = []Var{
 	{
 		Name: "ENV", Default: envDevelopment,
 		Want:        `"development" or "production"`,
-		Description: "Deployment mode. production turns on the strict checks: a missing or placeholder secret stops the program.",
+		Description: "Deployment mode. production turns on the strict checks: a missing or placeholder secret, or a PUBLIC_URL that is not https, stops the program.",
 		set: func(c *Config, s string) bool {
 			if s != envDevelopment && s != envProduction {
 				return false
@@ -270,6 +273,64 @@ var vars = []Var{
 		},
 	},
 	{
+		Name: "PUBLIC_URL", Default: "http://localhost:8080",
+		Want:        "an absolute http:// or https:// URL with a host and no query, fragment or user, such as https://app.example.com",
+		Description: "Base URL where users reach the product; links in emails start with it. A trailing / is dropped. Must be https in production.",
+		set:         setPublicURL,
+	},
+	{
+		Name: "AUTH_SIGNING_KEY", Default: "",
+		Want:        "distinct base64 Ed25519 seeds of 32 bytes each, separated by commas, such as `openssl rand -base64 32` prints",
+		Description: "Keys that sign access tokens, as comma-separated base64 32-byte Ed25519 seeds: the first signs, the others only verify, so a key can be rotated without logging everyone out. Required in production. In development an unset key is created once in DATA_DIR/" + authn.DevKeyFile + " and reused.",
+		Secret:      true,
+		set: func(c *Config, s string) bool {
+			// ParseKeys is the one definition of a valid key set; the app
+			// parses again to use it, but a bad key must stop Load, with
+			// the variable named, like every other bad value.
+			if _, err := authn.ParseKeys(s); err != nil {
+				return false
+			}
+			c.AuthSigningKey = s
+			return true
+		},
+	},
+	{
+		Name: "ACCESS_TOKEN_TTL", Default: "15m",
+		Want:        "a duration from 1m to 24h, such as 15m",
+		Description: "Lifetime of an access token. Access tokens are checked without a database lookup, so a revoked session keeps access until its token expires.",
+		set:         durationBetween(func(c *Config) *time.Duration { return &c.AccessTokenTTL }, time.Minute, 24*time.Hour),
+	},
+	{
+		Name: "REFRESH_TOKEN_TTL", Default: "720h",
+		Want:        "a duration of at least 1h, such as 720h",
+		Description: "Lifetime of a refresh token (720h is 30 days). Must be greater than ACCESS_TOKEN_TTL.",
+		set:         durationBetween(func(c *Config) *time.Duration { return &c.RefreshTokenTTL }, time.Hour, math.MaxInt64),
+	},
+	{
+		Name: "TRUSTED_PROXY_COUNT", Default: "0",
+		Want:        "an integer from 0 to 10",
+		Description: "How many proxies in front of the service append to X-Forwarded-For; the client IP, used for rate limits, is that many entries from its right. 0 ignores the header and uses the TCP peer address. Behind Cloud Run or an ALB alone: 1.",
+		set:         integer(func(c *Config) *int { return &c.TrustedProxyCount }, 0, 10),
+	},
+	{
+		Name: "RATE_LIMIT_AUTH", Default: "10/min",
+		Want:        wantRate,
+		Description: "Requests allowed per client IP on signup, login, token refresh, email verification and password reset, as EVENTS/PERIOD; bursts of up to EVENTS.",
+		set:         rate(func(c *Config) *ratelimit.Rate { return &c.RateLimitAuth }),
+	},
+	{
+		Name: "RATE_LIMIT_ACCOUNT", Default: "5/min",
+		Want:        wantRate,
+		Description: "Attempts allowed per email address (per account) on signup, login and password reset, as EVENTS/PERIOD, whatever IP they come from.",
+		set:         rate(func(c *Config) *ratelimit.Rate { return &c.RateLimitAccount }),
+	},
+	{
+		Name: "RATE_LIMIT_API", Default: "600/min",
+		Want:        wantRate,
+		Description: "Requests allowed per authenticated principal (user or API key) on every authenticated route, as EVENTS/PERIOD.",
+		set:         rate(func(c *Config) *ratelimit.Rate { return &c.RateLimitAPI }),
+	},
+	{
 		Name: "TLS_CERT_FILE", Default: "",
 		Want:        "a certificate file path",
 		Description: "PEM certificate for serving HTTPS directly. Set with TLS_KEY_FILE, or leave both empty when the platform terminates TLS.",
@@ -301,6 +362,18 @@ func duration(field func(*Config) *time.Duration, want sign) func(*Config, strin
 	}
 }
 
+// durationBetween accepts a duration from lo to hi inclusive.
+func durationBetween(field func(*Config) *time.Duration, lo, hi time.Duration) func(*Config, string) bool {
+	return func(c *Config, s string) bool {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < lo || d > hi {
+			return false
+		}
+		*field(c) = d
+		return true
+	}
+}
+
 func integer(field func(*Config) *int, lo, hi int) func(*Config, string) bool {
 	return func(c *Config, s string) bool {
 		n, err := strconv.Atoi(s)
@@ -318,6 +391,36 @@ func boolean(field func(*Config) *bool) func(*Config, string) bool {
 		*field(c) = b
 		return err == nil
 	}
+}
+
+// wantRate describes what ratelimit.ParseRate accepts.
+const wantRate = "a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)"
+
+func rate(field func(*Config) *ratelimit.Rate) func(*Config, string) bool {
+	return func(c *Config, s string) bool {
+		r, err := ratelimit.ParseRate(s)
+		if err != nil {
+			return false
+		}
+		*field(c) = r
+		return true
+	}
+}
+
+// setPublicURL keeps the URL as given, less any trailing slashes, so that
+// callers build links as PublicURL + "/path".
+func setPublicURL(c *Config, s string) bool {
+	// url.Parse leaves a bare "?" or "#" with nothing after it invisible in
+	// the result, and accepts spaces in the path, which would break links.
+	if strings.ContainsAny(s, "?# ") {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil {
+		return false
+	}
+	c.PublicURL = strings.TrimRight(s, "/")
+	return true
 }
 
 func setDatabaseURL(c *Config, s string) bool {

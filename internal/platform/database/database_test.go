@@ -277,3 +277,21 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+func TestIsUniqueViolation(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	createNotes(t, db)
+	ctx := context.Background()
+	if _, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES (1, 'a')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES (1, 'b')`)
+	if !database.IsUniqueViolation(err) {
+		t.Errorf("duplicate key: IsUniqueViolation(%v) = false, want true", err)
+	}
+	_, err = db.Exec(ctx, `INSERT INTO notes (id, body) VALUES (2, NULL)`)
+	if err == nil || database.IsUniqueViolation(err) {
+		t.Errorf("NOT NULL violation: got %v, want an error that is not a unique violation", err)
+	}
+}

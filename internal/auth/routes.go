@@ -1,0 +1,42 @@
+package auth
+
+import "net/http"
+
+// Router is where the service registers its routes; *http.ServeMux is one.
+// The app's router requires credentials (package authn) on every route not
+// listed in Public.
+type Router interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// Public lists the routes that exist to obtain credentials, and so cannot
+// require them. Every other route of the service requires an access token
+// or an API key.
+var Public = []string{
+	"POST /v1/auth/signup",
+	"POST /v1/auth/login",
+	"POST /v1/auth/refresh",
+	"POST /v1/auth/verify-email",
+	"POST /v1/auth/password-reset",
+	"POST /v1/auth/password-reset/confirm",
+}
+
+// Routes registers the auth service's whole API on mux.
+func (s *Service) Routes(mux Router) {
+	perIP := s.limitByIP
+	mux.Handle("POST /v1/auth/signup", perIP(s.signup()))
+	mux.Handle("POST /v1/auth/login", perIP(s.login()))
+	mux.Handle("POST /v1/auth/refresh", perIP(s.refresh()))
+	mux.Handle("POST /v1/auth/verify-email", perIP(s.verifyEmail()))
+	mux.Handle("POST /v1/auth/password-reset", perIP(s.requestPasswordReset()))
+	mux.Handle("POST /v1/auth/password-reset/confirm", perIP(s.confirmPasswordReset()))
+	mux.Handle("POST /v1/auth/logout", s.logout())
+
+	mux.Handle("GET /v1/me", s.me())
+	mux.Handle("PATCH /v1/me", s.updateMe())
+	mux.Handle("POST /v1/me/password", s.changePassword())
+
+	mux.Handle("POST /v1/api-keys", s.createAPIKey())
+	mux.Handle("GET /v1/api-keys", s.listAPIKeys())
+	mux.Handle("DELETE /v1/api-keys/{id}", s.deleteAPIKey())
+}

@@ -1,0 +1,283 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+	"github.com/rightsize/rightsize/internal/platform/database"
+)
+
+// User is an account.
+type User struct {
+	ID              string
+	Email           string
+	Name            string
+	PasswordHash    string
+	EmailVerifiedAt *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+const userColumns = `id, email, name, password_hash, email_verified_at, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var u User
+	var verified sql.NullTime
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &verified, &u.CreatedAt, &u.UpdatedAt); err != nil {
+		return User{}, err
+	}
+	if verified.Valid {
+		u.EmailVerifiedAt = &verified.Time
+	}
+	return u, nil
+}
+
+// userByEmail returns apperr.ErrNotFound if no account has email.
+func userByEmail(ctx context.Context, q database.Querier, email string) (User, error) {
+	u, err := scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("user %s: %w", email, apperr.ErrNotFound)
+	}
+	return u, err
+}
+
+// userByID returns apperr.ErrNotFound if there is no such account.
+func userByID(ctx context.Context, q database.Querier, id string) (User, error) {
+	u, err := scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("user %s: %w", id, apperr.ErrNotFound)
+	}
+	return u, err
+}
+
+// insertUser returns an error for which database.IsUniqueViolation is true if
+// the email is taken.
+func insertUser(ctx context.Context, q database.Querier, u User) error {
+	_, err := q.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)`, u.ID, u.Email, u.Name, u.PasswordHash, u.CreatedAt)
+	return err
+}
+
+func updateName(ctx context.Context, q database.Querier, id, name string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE users SET name = $2, updated_at = $3 WHERE id = $1`, id, name, now)
+	return err
+}
+
+func updatePasswordHash(ctx context.Context, q database.Querier, id, hash string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, id, hash, now)
+	return err
+}
+
+// markEmailVerified keeps the first verification time.
+func markEmailVerified(ctx context.Context, q database.Querier, id string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE users SET email_verified_at = $2, updated_at = $2
+		WHERE id = $1 AND email_verified_at IS NULL`, id, now)
+	return err
+}
+
+// Email token purposes, as stored.
+const (
+	purposeVerify = "verify_email"
+	purposeReset  = "reset_password"
+)
+
+func insertEmailToken(ctx context.Context, q database.Querier, hash, purpose, userID string, expires, now time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO email_tokens (token_hash, purpose, user_id, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5)`, hash, purpose, userID, expires, now)
+	return err
+}
+
+// emailTokenUser returns the user a live (unused, unexpired) token of purpose
+// belongs to, without using it up, or apperr.ErrNotFound.
+func emailTokenUser(ctx context.Context, q database.Querier, hash, purpose string, now time.Time) (User, error) {
+	u, err := scanUser(q.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.email_verified_at, u.created_at, u.updated_at
+		FROM email_tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3`, hash, purpose, now))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("email token: %w", apperr.ErrNotFound)
+	}
+	return u, err
+}
+
+// useEmailToken marks a live token used and returns its user's ID, or
+// apperr.ErrNotFound if it is unknown, used or expired. The conditional
+// update makes a token single-use even under concurrent requests.
+func useEmailToken(ctx context.Context, q database.Querier, hash, purpose string, now time.Time) (string, error) {
+	var userID string
+	err := q.QueryRow(ctx, `UPDATE email_tokens SET used_at = $3
+		WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+		RETURNING user_id`, hash, purpose, now).Scan(&userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("email token: %w", apperr.ErrNotFound)
+	}
+	return userID, err
+}
+
+// useEmailTokensOf retires every live token of purpose for a user, so that
+// after a password change an older reset link no longer works.
+func useEmailTokensOf(ctx context.Context, q database.Querier, userID, purpose string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE email_tokens SET used_at = $3
+		WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL`, userID, purpose, now)
+	return err
+}
+
+func insertRefreshToken(ctx context.Context, q database.Querier, hash, familyID, userID string, expires, now time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5)`, hash, familyID, userID, expires, now)
+	return err
+}
+
+// errTokenReused means a refresh token that was already rotated came back:
+// it was stolen, or the client is broken, and its family is revoked.
+var errTokenReused = errors.New("refresh token reused")
+
+// rotateRefreshToken marks a live refresh token used and returns its family
+// and user. A token that was already used returns errTokenReused; an
+// unknown, expired or revoked one apperr.ErrNotFound.
+func rotateRefreshToken(ctx context.Context, q database.Querier, hash string, now time.Time) (familyID, userID string, err error) {
+	err = q.QueryRow(ctx, `UPDATE refresh_tokens SET used_at = $2
+		WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+		RETURNING family_id, user_id`, hash, now).Scan(&familyID, &userID)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return familyID, userID, err
+	}
+	var usedAt sql.NullTime
+	err = q.QueryRow(ctx, `SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1`, hash).Scan(&familyID, &usedAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", "", fmt.Errorf("refresh token: %w", apperr.ErrNotFound)
+	case err != nil:
+		return "", "", err
+	case usedAt.Valid:
+		return familyID, "", errTokenReused
+	}
+	return "", "", fmt.Errorf("refresh token expired or revoked: %w", apperr.ErrNotFound)
+}
+
+// revokeFamily revokes every token of one login.
+func revokeFamily(ctx context.Context, q database.Querier, familyID string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2
+		WHERE family_id = $1 AND revoked_at IS NULL`, familyID, now)
+	return err
+}
+
+// revokeOtherFamilies revokes every login of a user but keep (which may be "").
+func revokeOtherFamilies(ctx context.Context, q database.Querier, userID, keep string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $3
+		WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL`, userID, keep, now)
+	return err
+}
+
+// APIKey is a machine credential. Its secret is never stored.
+type APIKey struct {
+	ID         string
+	UserID     string
+	Name       string
+	Prefix     string
+	LastUsedAt *time.Time
+	CreatedAt  time.Time
+}
+
+func insertAPIKey(ctx context.Context, q database.Querier, k APIKey, secretHash string) error {
+	_, err := q.Exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, k.ID, k.UserID, k.Name, k.Prefix, secretHash, k.CreatedAt)
+	return err
+}
+
+// listAPIKeys returns up to limit live keys of a user, newest first, with IDs
+// below before ("" for the first page).
+func listAPIKeys(ctx context.Context, q database.Querier, userID, before string, limit int) ([]APIKey, error) {
+	rows, err := q.Query(ctx, `SELECT id, user_id, name, prefix, last_used_at, created_at FROM api_keys
+		WHERE user_id = $1 AND revoked_at IS NULL AND ($2 = '' OR id < $2)
+		ORDER BY id DESC LIMIT $3`, userID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []APIKey
+	for rows.Next() {
+		var k APIKey
+		var lastUsed sql.NullTime
+		if err := rows.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &lastUsed, &k.CreatedAt); err != nil {
+			return nil, err
+		}
+		if lastUsed.Valid {
+			k.LastUsedAt = &lastUsed.Time
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// revokeAPIKey returns apperr.ErrNotFound unless userID has a live key id.
+func revokeAPIKey(ctx context.Context, q database.Querier, userID, id string, now time.Time) error {
+	res, err := q.Exec(ctx, `UPDATE api_keys SET revoked_at = $3
+		WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, id, userID, now)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("api key %s: %w", id, apperr.ErrNotFound)
+	}
+	return nil
+}
+
+// deleteExpired deletes, in batches of batch rows, the refresh tokens and
+// email tokens that can no longer be used, and returns how many it deleted.
+func deleteExpired(ctx context.Context, db *database.DB, now time.Time, batch int) (int64, error) {
+	var total int64
+	for _, d := range []struct {
+		stmt string
+		args []any
+	}{
+		{`DELETE FROM refresh_tokens WHERE token_hash IN (
+			SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)`, []any{now, batch}},
+		// Used tokens are kept a day, so "this link was already used" can be told apart in logs.
+		{`DELETE FROM email_tokens WHERE token_hash IN (
+			SELECT token_hash FROM email_tokens WHERE expires_at < $1 OR used_at < $3 LIMIT $2)`, []any{now, batch, now.Add(-24 * time.Hour)}},
+	} {
+		for {
+			res, err := db.Exec(ctx, d.stmt, d.args...)
+			if err != nil {
+				return total, err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, err
+			}
+			total += n
+			if n < int64(batch) {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// apiKeyBySecretHash returns the live key with that secret hash, or
+// apperr.ErrNotFound.
+func apiKeyBySecretHash(ctx context.Context, q database.Querier, hash string) (APIKey, error) {
+	var k APIKey
+	var lastUsed sql.NullTime
+	err := q.QueryRow(ctx, `SELECT id, user_id, name, prefix, last_used_at, created_at FROM api_keys
+		WHERE secret_hash = $1 AND revoked_at IS NULL`, hash).
+		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &lastUsed, &k.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return APIKey{}, fmt.Errorf("api key: %w", apperr.ErrNotFound)
+	}
+	if lastUsed.Valid {
+		k.LastUsedAt = &lastUsed.Time
+	}
+	return k, err
+}
+
+func touchAPIKey(ctx context.Context, q database.Querier, id string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE api_keys SET last_used_at = $2 WHERE id = $1`, id, now)
+	return err
+}

@@ -1,0 +1,48 @@
+// Package authn establishes who a request comes from, locally, in any service:
+// it issues and verifies access tokens, carries the resulting [Principal] in
+// the request context, and provides [Require], the one middleware every
+// service mounts in front of its authenticated routes.
+//
+// Access tokens are short-lived JWTs signed with Ed25519 (alg "EdDSA") whose
+// header names the signing key (kid), so any instance holding the public keys
+// verifies them without a network call. The key set ([Keys]) comes from
+// AUTH_SIGNING_KEY: the first key signs, the others only verify, which is how
+// a key is rotated without logging everybody out:
+//
+//  1. AUTH_SIGNING_KEY=old          (today)
+//  2. AUTH_SIGNING_KEY=new,old      (new tokens use new; old ones still verify)
+//  3. AUTH_SIGNING_KEY=new          (once the longest access-token TTL has passed)
+//
+// API keys are looked up by the application (the auth service owns their
+// table) through an [APIKeyLookup]; this package only recognises them by
+// their [APIKeyPrefix] and routes them there.
+package authn
+
+import "context"
+
+// Principal is who a request is authenticated as.
+type Principal struct {
+	// UserID is the authenticated user; never empty in a Principal produced
+	// by this package.
+	UserID string
+	// SessionID is the session (refresh-token family) the access token was
+	// issued for; empty when authenticated by API key.
+	SessionID string
+	// APIKeyID is the API key the request authenticated with; empty when
+	// authenticated by access token.
+	APIKeyID string
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a copy of ctx carrying p, for [PrincipalFrom] to find.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal stored by [WithPrincipal] (as [Require]
+// does), and false if there is none: the request was not authenticated.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}

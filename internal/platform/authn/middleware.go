@@ -1,0 +1,155 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+	"github.com/rightsize/rightsize/internal/platform/httpx"
+)
+
+// APIKeyPrefix starts every API key, so a credential is recognised as one
+// without a lookup, and a leaked key is recognisable to secret scanners.
+const APIKeyPrefix = "rsk_"
+
+// APIKeyLookup resolves an API key to the principal it authenticates. secret
+// is the whole credential as presented, prefix included. It returns an error
+// wrapping apperr.ErrUnauthenticated, with a message fit for the client, for a
+// key that is unknown, revoked or expired; any other error (the database is
+// down) is answered as that error's kind, never as a 401, so an outage does
+// not look like bad credentials. On success the Principal must have UserID and
+// APIKeyID set.
+//
+// The auth service implements it over its API-key table; other services are
+// given it by the application.
+type APIKeyLookup func(ctx context.Context, secret string) (Principal, error)
+
+// Authenticator turns a request's credential into a [Principal]. It is safe
+// for concurrent use.
+type Authenticator struct {
+	keys   *Keys
+	lookup APIKeyLookup
+	now    func() time.Time
+}
+
+// NewAuthenticator returns an Authenticator that verifies access tokens with
+// keys and resolves API keys with lookup. A nil lookup makes every API key
+// fail with apperr.ErrUnauthenticated, for a deployment that accepts none; a
+// nil now means time.Now. It panics if keys is nil, since then nothing could
+// ever be authenticated and that is a wiring mistake.
+func NewAuthenticator(keys *Keys, lookup APIKeyLookup, now func() time.Time) *Authenticator {
+	if keys == nil {
+		panic("authn: NewAuthenticator with nil keys")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Authenticator{keys: keys, lookup: lookup, now: now}
+}
+
+var (
+	errNoHeader     = &unauthenticated{msg: "missing Authorization header", missing: true}
+	errManyHeaders  = &unauthenticated{msg: "more than one Authorization header", missing: true}
+	errNotBearer    = &unauthenticated{msg: "Authorization scheme must be Bearer", missing: true}
+	errNoCredential = &unauthenticated{msg: "missing bearer credential after \"Bearer\"", missing: true}
+	errAPIKeyRefuse = &unauthenticated{msg: "API keys are not accepted here"}
+)
+
+// Authenticate returns the principal that r's Authorization: Bearer
+// credential authenticates: an API key (one starting with [APIKeyPrefix]) via
+// the lookup, anything else as an access token via [Keys.Verify].
+//
+// It returns an error wrapping apperr.ErrUnauthenticated, with a message fit
+// for the client, when the header is missing or repeated, the scheme is not
+// Bearer, the credential is empty, or the credential does not verify. Errors
+// from the lookup are returned as they are (see [APIKeyLookup]).
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	cred, err := bearer(r.Header)
+	if err != nil {
+		return Principal{}, err
+	}
+	if strings.HasPrefix(cred, APIKeyPrefix) {
+		if a.lookup == nil {
+			return Principal{}, errAPIKeyRefuse
+		}
+		p, err := a.lookup(r.Context(), cred)
+		if err != nil {
+			return Principal{}, err
+		}
+		if p.UserID == "" || p.APIKeyID == "" {
+			// Not the client's fault, so not a 401: a 500 gets it fixed.
+			return Principal{}, errors.New("authn: API key lookup returned a principal without user or key ID")
+		}
+		return p, nil
+	}
+	c, err := a.keys.Verify(cred, a.now())
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{UserID: c.UserID, SessionID: c.SessionID}, nil
+}
+
+func bearer(h http.Header) (string, error) {
+	values := h.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", errNoHeader
+	case 1:
+	default:
+		// Two credentials leave it ambiguous which one a proxy or log
+		// attributed the request to; refusing is simpler than choosing.
+		return "", errManyHeaders
+	}
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if !strings.EqualFold(scheme, "Bearer") { // schemes are case-insensitive (RFC 9110 §11.1)
+		if scheme == "" {
+			return "", errNoHeader
+		}
+		return "", errNotBearer
+	}
+	cred = strings.TrimSpace(cred)
+	if cred == "" {
+		return "", errNoCredential
+	}
+	return cred, nil
+}
+
+// Require returns the middleware that admits only authenticated requests.
+//
+// For a request that [Authenticator.Authenticate] accepts, it stores the
+// principal in the context ([PrincipalFrom] finds it), records the user for
+// the access log with httpx.SetUserID, and calls the next handler. Otherwise
+// it answers through httpx.Error: 401 problem+json with a WWW-Authenticate
+// Bearer challenge (carrying error="invalid_token" when a credential was
+// presented but rejected, per RFC 6750), or the status of whatever other kind
+// of error the API-key lookup returned.
+func Require(a *Authenticator) httpx.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := a.Authenticate(r)
+			if err != nil {
+				if rejectedCredential(err) {
+					w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				}
+				httpx.Error(w, r, err)
+				return
+			}
+			ctx := WithPrincipal(r.Context(), p)
+			httpx.SetUserID(ctx, p.UserID)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// rejectedCredential reports whether err says a credential was presented and
+// refused, as opposed to absent (httpx.Error's bare challenge fits that) or
+// not the client's fault at all.
+func rejectedCredential(err error) bool {
+	if u, ok := errors.AsType[*unauthenticated](err); ok {
+		return !u.missing
+	}
+	return errors.Is(err, apperr.ErrUnauthenticated)
+}
