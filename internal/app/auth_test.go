@@ -281,3 +281,21 @@ func TestSignupEmailOnlyWhenCommitted(t *testing.T) {
 		t.Errorf("got %d mail jobs after one signup, want exactly 1", n)
 	}
 }
+
+// The credential endpoints are limited per client IP: past the limit a
+// client gets 429 with Retry-After, and nothing is checked or changed.
+func TestLoginRateLimitedPerIP(t *testing.T) {
+	t.Parallel()
+	r := startServe(t, catalog, authEnv(map[string]string{"RATE_LIMIT_AUTH": "2/min"}))
+	c := client{t, r.api}
+	body := map[string]string{"email": "nobody@example.com", "password": "whatever it is"}
+	for range 2 {
+		c.want(http.StatusUnauthorized, "POST", "/v1/auth/login", "", body)
+	}
+	status, problem, header := c.call("POST", "/v1/auth/login", "", body)
+	if status != http.StatusTooManyRequests || header.Get("Retry-After") == "" || problem["correlation_id"] == nil {
+		t.Errorf("third login: got %d %v Retry-After %q, want 429 problem+json with Retry-After", status, problem, header.Get("Retry-After"))
+	}
+	// Other routes are not limited by it.
+	c.want(http.StatusOK, "GET", "/health", "", nil)
+}
