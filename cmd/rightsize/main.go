@@ -16,6 +16,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one kills the process at once, for an
+	// operator whose graceful shutdown is stuck.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := app.Run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "rightsize: %v\n", err)
 		if errors.Is(err, app.ErrUsage) {

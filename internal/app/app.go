@@ -55,6 +55,9 @@ Configuration comes from environment variables only; README.md lists them all.
 // program name) and environment, until ctx is cancelled (SIGINT or SIGTERM in
 // main) or the command ends. Errors wrapping ErrUsage mean bad invocation.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		args = []string{"rightsize"}
+	}
 	cmd, rest := "serve", args[1:]
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		cmd, rest = rest[0], rest[1:]

@@ -13,26 +13,16 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/database"
 )
 
-// migrateUp applies the application's migrations, then River's: two steps,
-// because River's cannot run inside goose's.
+// migrateUp applies every pending migration and logs each.
 func migrateUp(ctx context.Context, db *database.DB, logger *slog.Logger) error {
-	return database.WithMigrationLock(ctx, db, func() error {
-		ours, err := database.MigrateUp(ctx, db, migrations.For(db.Dialect()))
-		if err != nil {
-			return err
-		}
-		river, err := jobs.Migrate(ctx, db)
-		if err != nil {
-			return err
-		}
-		for _, m := range ours {
-			logger.Info("migrated", slog.String("source", "app"), slog.Int64("version", m.Version), slog.String("name", m.Name))
-		}
-		for _, m := range river {
-			logger.Info("migrated", slog.String("source", "river"), slog.Int64("version", m.Version), slog.String("name", m.Name))
-		}
-		return nil
-	})
+	ours, river, err := migrations.Up(ctx, db)
+	for _, m := range ours {
+		logger.Info("migrated", slog.String("source", "app"), slog.Int64("version", m.Version), slog.String("name", m.Name))
+	}
+	for _, m := range river {
+		logger.Info("migrated", slog.String("source", "river"), slog.Int64("version", m.Version), slog.String("name", m.Name))
+	}
+	return err
 }
 
 // migrate runs `rightsize migrate up|down|status`.

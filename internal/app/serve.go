@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -156,6 +157,11 @@ func serve(ctx context.Context, cfg config.Config, all []Service, stdout io.Writ
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 	}
+	if cfg.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return usagef("TLS_CERT_FILE, TLS_KEY_FILE: %v", err)
+		}
+	}
 	// Listen before serving, so a taken port fails start-up instead of a goroutine.
 	apiLn, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
@@ -195,6 +201,7 @@ func serve(ctx context.Context, cfg config.Config, all []Service, stdout io.Writ
 	var runErr error
 	select {
 	case <-ctx.Done():
+		ready.Store(false)
 		logger.Info("shutting down", slog.Any("cause", context.Cause(ctx)))
 	case runErr = <-serveErr:
 		logger.Error("server failed; shutting down", slog.Any("err", runErr))

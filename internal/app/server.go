@@ -215,6 +215,10 @@ func readiness(db *database.DB, ready *atomic.Bool) http.Handler {
 // countQueries counts each request's database queries, for the access log.
 func countQueries(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if database.StatsFrom(r.Context()) != nil { // a test's own
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx, _ := database.WithStats(r.Context())
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -3,9 +3,11 @@
 package migrations
 
 import (
+	"context"
 	"embed"
 	"io/fs"
 
+	"github.com/rightsize/rightsize/internal/jobs"
 	"github.com/rightsize/rightsize/internal/platform/database"
 )
 
@@ -19,4 +21,19 @@ func For(d database.Dialect) fs.FS {
 		panic(err) // only for a dialect with no directory: a programming error
 	}
 	return sub
+}
+
+// Up applies every pending migration: the application's (goose), then
+// River's, as two steps because River's cannot run inside goose's. On
+// PostgreSQL it holds the migration lock throughout, so instances starting
+// together take turns. It returns what each step applied.
+func Up(ctx context.Context, db *database.DB) (app, river []database.Migration, err error) {
+	err = database.WithMigrationLock(ctx, db, func() error {
+		if app, err = database.MigrateUp(ctx, db, For(db.Dialect())); err != nil {
+			return err
+		}
+		river, err = jobs.Migrate(ctx, db)
+		return err
+	})
+	return app, river, err
 }

@@ -220,12 +220,9 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("database: begin: %w", err)
 	}
+	returned := false // false after a panic or runtime.Goexit (t.Fatal)
 	defer func() {
-		if p := recover(); p != nil {
-			sqlTx.Rollback()
-			panic(p)
-		}
-		if err != nil {
+		if !returned || err != nil {
 			sqlTx.Rollback()
 			return
 		}
@@ -233,5 +230,7 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			err = fmt.Errorf("database: commit: %w", err)
 		}
 	}()
-	return fn(&Tx{db: db, tx: sqlTx})
+	err = fn(&Tx{db: db, tx: sqlTx})
+	returned = true
+	return err
 }

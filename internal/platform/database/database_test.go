@@ -222,7 +222,7 @@ func TestSlowQueryLogAndMetrics(t *testing.T) {
 
 func TestMigrations(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
+	db := testkit.NewEmptyDB(t)
 	ctx := context.Background()
 	fsys := fstest.MapFS{
 		"00001_widgets.sql": {Data: []byte("-- +goose Up\nCREATE TABLE widgets (id INTEGER PRIMARY KEY);\n-- +goose Down\nDROP TABLE widgets;\n")},

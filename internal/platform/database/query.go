@@ -110,7 +110,13 @@ func (db *DB) observe(ctx context.Context, query string, start time.Time, err er
 
 // operation is the statement's leading keyword, a label with few values.
 func operation(query string) string {
-	word, _, _ := strings.Cut(strings.TrimSpace(query), " ")
+	var word string
+	for line := range strings.Lines(query) {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "--") {
+			word = f[0]
+			break
+		}
+	}
 	switch w := strings.ToLower(word); w {
 	case "select", "insert", "update", "delete":
 		return w

@@ -127,14 +127,18 @@ func decodeError(err, readErr error) error {
 		return err
 	}
 	if readErr != nil && errors.Is(err, readErr) {
-		return fmt.Errorf("reading request body: %w", err)
+		// A slow or broken client (ReadTimeout, reset), not a server fault.
+		return invalid("reading request body: " + readErr.Error())
 	}
 	if e, ok := errors.AsType[*json.SyntaxError](err); ok {
 		// Offset counts the bytes read up to and including the bad one.
 		return invalid(fmt.Sprintf("malformed JSON at byte %d: %s", e.Offset, strings.TrimPrefix(e.Error(), "json: ")))
 	}
 	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		got, _, _ := strings.Cut(e.Value, " ") // "number 300" when out of range
+		got, value, _ := strings.Cut(e.Value, " ") // "number 300" when out of range
+		if value != "" {
+			return invalid(fmt.Sprintf("field %q: %s is out of range for %s", e.Field, value, e.Type))
+		}
 		if e.Field == "" {
 			return invalid(fmt.Sprintf("body: want %s, got %s", jsonType(e.Type), got))
 		}

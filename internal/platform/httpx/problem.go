@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -58,7 +59,13 @@ var statuses = []struct {
 	{apperr.ErrRateLimited, http.StatusTooManyRequests},
 	{apperr.ErrUnavailable, http.StatusServiceUnavailable},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
+	// The client went away: nobody reads the answer, and it is not our fault.
+	{context.Canceled, statusClientClosedRequest},
 }
+
+// statusClientClosedRequest is nginx's code for a request the client gave up
+// on; it keeps such requests out of the 5xx alerts.
+const statusClientClosedRequest = 499
 
 // StatusOf returns the status code [Error] answers err with: the status of
 // the first matching kind, else 500.
@@ -122,7 +129,7 @@ func Problem(w http.ResponseWriter, r *http.Request, status int, detail string) 
 func newProblem(r *http.Request, status int, detail string) ProblemDetails {
 	return ProblemDetails{
 		Type:          "about:blank",
-		Title:         http.StatusText(status),
+		Title:         cmp.Or(http.StatusText(status), "Client Closed Request"),
 		Status:        status,
 		Detail:        detail,
 		CorrelationID: RequestIDFrom(r.Context()),

@@ -28,13 +28,18 @@ func NewLogger(w io.Writer, level slog.Leveler, fromContext func(context.Context
 type contextHandler struct {
 	slog.Handler
 	from func(context.Context) []slog.Attr
+	// preset holds the keys already attached with WithAttrs.
+	preset map[string]bool
 }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if ctx == nil {
 		return h.Handler.Handle(ctx, r)
 	}
-	have := make(map[string]bool, r.NumAttrs())
+	have := make(map[string]bool, r.NumAttrs()+len(h.preset))
+	for k := range h.preset {
+		have[k] = true
+	}
 	r.Attrs(func(a slog.Attr) bool { have[a.Key] = true; return true })
 	for _, a := range h.from(ctx) {
 		if !have[a.Key] { // the record's own value wins; JSON keys must not repeat
@@ -45,11 +50,18 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return contextHandler{Handler: h.Handler.WithAttrs(attrs), from: h.from}
+	preset := make(map[string]bool, len(h.preset)+len(attrs))
+	for k := range h.preset {
+		preset[k] = true
+	}
+	for _, a := range attrs {
+		preset[a.Key] = true
+	}
+	return contextHandler{Handler: h.Handler.WithAttrs(attrs), from: h.from, preset: preset}
 }
 
 func (h contextHandler) WithGroup(name string) slog.Handler {
-	return contextHandler{Handler: h.Handler.WithGroup(name), from: h.from}
+	return contextHandler{Handler: h.Handler.WithGroup(name), from: h.from, preset: h.preset}
 }
 
 // NewRegistry returns a metrics registry holding the Go runtime and process
@@ -64,8 +76,11 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// MetricsHandler serves reg in the Prometheus text format. Mount it only on
-// the internal metrics listener, never on the public port.
+// MetricsHandler serves reg in the Prometheus text format at GET /metrics,
+// and 404 elsewhere. Mount it only on the internal metrics listener, never on
+// the public port.
 func MetricsHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
 }

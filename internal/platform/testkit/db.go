@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rightsize/rightsize/internal/jobs"
 	"github.com/rightsize/rightsize/internal/migrations"
 	"github.com/rightsize/rightsize/internal/platform/database"
 )
@@ -76,11 +75,7 @@ func open(t testing.TB, o database.Options) *database.DB {
 
 func migrate(t testing.TB, db *database.DB) {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := database.MigrateUp(ctx, db, migrations.For(db.Dialect())); err != nil {
-		t.Fatalf("migrate test database: %v", err)
-	}
-	if _, err := jobs.Migrate(ctx, db); err != nil {
+	if _, _, err := migrations.Up(context.Background(), db); err != nil {
 		t.Fatalf("migrate test database: %v", err)
 	}
 }
@@ -172,10 +167,7 @@ func ensureTemplate(admin *sql.DB) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = database.MigrateUp(ctx, db, migrations.For(database.Postgres))
-	if err == nil {
-		_, err = jobs.Migrate(ctx, db)
-	}
+	_, _, err = migrations.Up(ctx, db)
 	db.Close()
 	if err != nil {
 		return "", fmt.Errorf("migrate template: %w", err)

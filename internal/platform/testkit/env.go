@@ -3,7 +3,9 @@ package testkit
 import (
 	"net"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/database"
 )
@@ -21,6 +23,22 @@ func DatabaseURL(t testing.TB) string {
 		return "sqlite:" + o.DSN
 	}
 	return o.DSN
+}
+
+// NewEmptyDB returns an open handle on a new database of t's own with no
+// tables at all, for tests of migrations themselves.
+func NewEmptyDB(t testing.TB) *database.DB {
+	t.Helper()
+	o := database.Options{MaxOpenConns: 4, MaxIdleConns: 4, QueryTimeout: 10 * time.Second, SlowQuery: time.Second}
+	dsn := EmptyDatabaseURL(t)
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		o.Dialect, o.DSN = database.SQLite, path
+	} else {
+		o.Dialect, o.DSN = database.Postgres, dsn
+	}
+	db := open(t, o)
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a
