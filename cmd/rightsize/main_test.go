@@ -72,6 +72,9 @@ func start(t *testing.T, vars map[string]string, args ...string) *proc {
 	}
 	p := &proc{cmd: exec.Command(binary, args...), api: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
 	p.cmd.Env = env(all)
+	// The working directory is the test's own, so the default DATA_DIR
+	// (./data) is a fresh one.
+	p.cmd.Dir = t.TempDir()
 	p.cmd.Stderr = os.Stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -142,11 +145,12 @@ func status(t *testing.T, url string) int {
 	return res.StatusCode
 }
 
-// A fresh clone needs no set-up: an empty DATA_DIR (SQLite) or an empty
-// PostgreSQL database is migrated at start-up and served.
+// A fresh clone needs no set-up: with no variables at all the default
+// ./data (SQLite) is created, or an empty PostgreSQL database is migrated, at
+// start-up and served.
 func TestFreshStart(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"DATA_DIR": filepath.Join(t.TempDir(), "data")}
+	vars := map[string]string{}
 	if testkit.Dialect() == "postgres" {
 		vars["DATABASE_URL"] = testkit.EmptyDatabaseURL(t)
 	}
@@ -158,19 +162,27 @@ func TestFreshStart(t *testing.T) {
 		t.Errorf("/ready: got %d, want 200", got)
 	}
 
+	if _, err := os.Stat(filepath.Join(p.cmd.Dir, "data", "rightsize.db")); testkit.Dialect() == "sqlite" && err != nil {
+		t.Errorf("default SQLite file: %v", err)
+	}
 	migrate := exec.Command(binary, "migrate", "status")
 	migrate.Env = env(vars)
+	migrate.Dir = p.cmd.Dir
 	out, err := migrate.CombinedOutput()
 	if err != nil {
 		t.Fatalf("migrate status: %v\n%s", err, out)
 	}
 	rows := strings.Split(strings.TrimSpace(string(out)), "\n")[1:] // after the header
+	sources := map[string]int{}
 	for _, row := range rows {
-		if f := strings.Fields(row); len(f) < 4 || !slices.Contains(f, "applied") {
+		f := strings.Fields(row)
+		if len(f) < 4 || !slices.Contains(f, "applied") {
 			t.Errorf("migrate status row %q: want it applied", row)
+			continue
 		}
+		sources[f[0]]++
 	}
-	if len(rows) < 8 || !strings.Contains(string(out), "river") {
+	if sources["app"] == 0 || sources["river"] == 0 {
 		t.Errorf("migrate status: got\n%s\nwant every migration listed, River's included", out)
 	}
 
@@ -308,7 +320,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 			if want == "TLS_KEY_FILE" {
 				want = "TLS_CERT_FILE"
 			}
-			if !strings.Contains(string(out), want+":") {
+			if !strings.Contains(string(out), want+":") || !strings.Contains(string(out), "want ") {
 				t.Errorf("got output\n%s\nwant it to name %s", out, want)
 			}
 		})
@@ -326,4 +338,22 @@ func TestBadConfigurationExits2(t *testing.T) {
 			t.Errorf("got %v\n%s\nwant exit 2 naming CURSOR_SECRET", err, out)
 		}
 	})
+}
+
+// A request that outlasts SHUTDOWN_TIMEOUT does not hold the process: it
+// exits 1 at the deadline and says the shutdown was incomplete.
+func TestSIGTERMGivesUpAtShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	p := start(t, map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "SHUTDOWN_TIMEOUT": "2s"})
+	go http.Get(p.api + "/_test/slow?for=60s")
+	p.waitLog(t, "test: slow request started")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	err := p.wait(t, 20*time.Second)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("exit: got %v, want status 1", err)
+	}
+	if !strings.Contains(p.logs(), `"msg":"shutdown incomplete"`) {
+		t.Errorf("no shutdown incomplete line in logs:\n%s", p.logs())
+	}
 }

@@ -126,7 +126,9 @@ func TestInsertTxRunsOnlyCommittedJobs(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for state != "completed" && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
-		b.db.QueryRow(ctx, `SELECT count(*), max(state) FROM river_job`).Scan(&rows, &state)
+		if err := b.db.QueryRow(ctx, `SELECT count(*), max(state) FROM river_job`).Scan(&rows, &state); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if rows != 1 || state != "completed" {
 		t.Errorf("got %d job rows, state %q; want 1 completed", rows, state)
@@ -168,6 +170,12 @@ func TestInsertOnlyClientDoesNotWork(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Several poll intervals: a client that worked jobs would have run it.
+	select {
+	case note := <-w.worked:
+		t.Fatalf("an insert-only client worked job %q", note)
+	case <-time.After(time.Second):
 	}
 	var state string
 	if err := db.QueryRow(ctx, `SELECT state FROM river_job`).Scan(&state); err != nil {
@@ -215,5 +223,64 @@ func TestMailSentFromJob(t *testing.T) {
 	got := smtpServer.Wait(t, 30*time.Second)
 	if len(got.To) != 1 || got.To[0] != "ada@example.com" || !strings.Contains(string(got.Body), "Hello, Ada.") {
 		t.Errorf("got message to %v with body %q, want Ada's welcome", got.To, got.Body)
+	}
+}
+
+type blockArgs struct{}
+
+func (blockArgs) Kind() string { return "test.block" }
+
+// blockWorker runs until its context is cancelled.
+type blockWorker struct {
+	river.WorkerDefaults[blockArgs]
+	started, cancelled chan struct{}
+}
+
+func (w *blockWorker) Work(ctx context.Context, job *river.Job[blockArgs]) error {
+	close(w.started)
+	<-ctx.Done()
+	close(w.cancelled)
+	return ctx.Err()
+}
+
+// Stop with a deadline cancels a job that will not finish, so that shutdown
+// ends by the deadline; the job stays in the queue for a later retry.
+func TestStopCancelsJobsAtDeadline(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	w := &blockWorker{started: make(chan struct{}), cancelled: make(chan struct{})}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, w)
+	client, err := jobs.New(context.Background(), db, workers, jobs.Options{Work: true, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Transact(ctx, func(tx *database.Tx) error { return client.InsertTx(ctx, tx, blockArgs{}, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w.started)
+
+	stopCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err = client.Stop(stopCtx)
+	if err == nil {
+		t.Error("Stop returned nil with a job still running, want an error saying it was cut short")
+	}
+	select {
+	case <-w.cancelled:
+	default:
+		t.Error("the running job's context was not cancelled")
+	}
+	var state string
+	if err := db.QueryRow(ctx, `SELECT state FROM river_job`).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != "retryable" && state != "available" {
+		t.Errorf("got job state %q, want it kept for a retry", state)
 	}
 }
