@@ -161,10 +161,6 @@ func (c *Client) Close() {
 	}
 }
 
-// River returns the underlying River client, for tests and tools that need
-// more than Client offers (subscriptions, job lists).
-func (c *Client) River() *river.Client[*sql.Tx] { return c.river }
-
 func migrator(db *database.DB) (*rivermigrate.Migrator[*sql.Tx], error) {
 	var driver riverdriver.Driver[*sql.Tx]
 	if db.Dialect() == database.SQLite {

@@ -135,7 +135,7 @@ func TestHTTPClientClosesAfterOpenForOnSuccess(t *testing.T) {
 	t.Parallel()
 	srv := newFlakyServer(t)
 	reg := prometheus.NewRegistry()
-	b := resilience.NewBreaker("api", resilience.Settings{MaxFailures: 2, OpenFor: 50 * time.Millisecond}, resilience.NewMetrics(reg))
+	b := resilience.NewBreaker("api", resilience.Settings{MaxFailures: 2, OpenFor: 500 * time.Millisecond}, resilience.NewMetrics(reg))
 	client := resilience.NewHTTPClient(b)
 	ctx := t.Context()
 
@@ -169,7 +169,7 @@ func TestHTTPClientClosesAfterOpenForOnSuccess(t *testing.T) {
 func TestHTTPClientFailedProbeReopens(t *testing.T) {
 	t.Parallel()
 	srv := newFlakyServer(t)
-	b := resilience.NewBreaker("api", resilience.Settings{MaxFailures: 1, OpenFor: 50 * time.Millisecond}, nil)
+	b := resilience.NewBreaker("api", resilience.Settings{MaxFailures: 1, OpenFor: 500 * time.Millisecond}, nil)
 	client := resilience.NewHTTPClient(b)
 
 	if _, err := get(t.Context(), client, srv.URL); err != nil {
