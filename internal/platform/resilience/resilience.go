@@ -179,8 +179,6 @@ func NewBreaker(name string, s Settings, m *Metrics) *Breaker {
 	return b
 }
 
-// Name returns the name the breaker was created with.
-func (b *Breaker) Name() string { return b.name }
 
 // State returns the breaker's current state. An open breaker whose OpenFor has
 // passed reports StateHalfOpen.
