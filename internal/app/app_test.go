@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,14 +89,14 @@ func loadConfig(t *testing.T, env map[string]string) config.Config {
 
 // newTestServer serves NewServer over a real listener, with the named
 // services of testCatalog mounted.
-func newTestServer(t *testing.T, services ...string) (*httptest.Server, *atomic.Bool, *syncBuffer) {
+func newTestServer(t *testing.T, services ...string) (*httptest.Server, *atomic.Bool, *testkit.Logs) {
 	t.Helper()
 	cfg := loadConfig(t, nil)
 	picked, err := selectServices(testCatalog, services)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(syncBuffer)
+	logs := new(testkit.Logs)
 	var ready atomic.Bool
 	ready.Store(true)
 	d := Deps{Config: cfg, DB: testkit.NewDB(t), Logger: newLogger(cfg, logs), Registry: prometheus.NewRegistry()}
@@ -256,7 +254,7 @@ func TestHelpAndVersion(t *testing.T) {
 // running is a whole `rightsize serve` in this process.
 type running struct {
 	api, metrics string
-	logs         *syncBuffer
+	logs         *testkit.Logs
 	stop         context.CancelFunc
 	done         chan struct{} // closed when serve has returned, with err set
 	err          error
@@ -279,7 +277,7 @@ func startServe(t *testing.T, services []Service, env map[string]string) *runnin
 	}
 	cfg := loadConfig(t, full)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{logs: new(syncBuffer), stop: cancel, done: make(chan struct{})}
+	r := &running{logs: new(testkit.Logs), stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		r.err = serve(ctx, cfg, services, r.logs)
@@ -404,47 +402,4 @@ func TestServeGracefulShutdown(t *testing.T) {
 	if err := r.Wait(t); err != nil {
 		t.Errorf("serve returned %v, want nil", err)
 	}
-}
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Lines() []string {
-	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return lines
-}
-
-// WaitFor returns the first line containing s, waiting up to 30 s for it.
-func (b *syncBuffer) WaitFor(t *testing.T, s string) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, l := range b.Lines() {
-			if strings.Contains(l, s) {
-				return l
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no log line containing %s; logs:\n%s", s, b.String())
-	return ""
 }

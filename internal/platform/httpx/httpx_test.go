@@ -1,7 +1,6 @@
 package httpx_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,13 +11,13 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/testkit"
 )
 
 // bodyLimit is the LimitBody cap of the test server.
@@ -26,7 +25,7 @@ const bodyLimit = 1024
 
 type testBundle struct {
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *testkit.Logs
 	reg  *prometheus.Registry
 }
 
@@ -34,7 +33,7 @@ type testBundle struct {
 // the routes testRoutes registers.
 func setup(t testing.TB, extra ...httpx.Middleware) *testBundle {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.Logs{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	reg := prometheus.NewRegistry()
 	mux := http.NewServeMux()
@@ -247,7 +246,7 @@ func TestRecover(t *testing.T) {
 	}
 	b.srv.Close() // waits for the handlers, hence for their log lines
 	var panics, accesses int
-	for _, l := range b.logs.lines(t) {
+	for _, l := range b.logs.Records(t) {
 		switch l["msg"] {
 		case "panic":
 			panics++
@@ -326,7 +325,7 @@ func TestAccessLog(t *testing.T) {
 	b.do(t, "GET", "/me", http.Header{"X-Request-Id": {"req-2"}}, "")
 	b.do(t, "GET", "/nowhere/at/all", http.Header{"X-Request-Id": {"req-3"}}, "")
 	b.srv.Close()
-	lines := b.logs.lines(t)
+	lines := b.logs.Records(t)
 	if len(lines) != 3 {
 		t.Fatalf("log lines: got %d, want 3:\n%s", len(lines), b.logs.String())
 	}
@@ -455,7 +454,7 @@ func TestError(t *testing.T) {
 	}
 	b.srv.Close()
 	logged := map[string]int{}
-	for _, l := range b.logs.lines(t) {
+	for _, l := range b.logs.Records(t) {
 		if l["msg"] == "request failed" {
 			name := ids[l["request_id"].(string)]
 			logged[name]++
@@ -564,33 +563,3 @@ func TestChainOrder(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-func (s *syncBuffer) lines(t testing.TB) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(s.String()) {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
