@@ -562,4 +562,3 @@ func TestChainOrder(t *testing.T) {
 		t.Errorf("order: got %s, want %s", got, want)
 	}
 }
-

@@ -179,7 +179,6 @@ func NewBreaker(name string, s Settings, m *Metrics) *Breaker {
 	return b
 }
 
-
 // State returns the breaker's current state. An open breaker whose OpenFor has
 // passed reports StateHalfOpen.
 func (b *Breaker) State() State {
