@@ -608,6 +608,11 @@ func (s *Service) confirmPasswordReset() http.Handler {
 			if err := updatePasswordHash(ctx, tx, u.ID, newHash, now); err != nil {
 				return err
 			}
+			// As setPassword does: a second link from an older mail must
+			// not undo this reset.
+			if err := useEmailTokensOf(ctx, tx, u.ID, purposeReset, now); err != nil {
+				return err
+			}
 			if err := markEmailVerified(ctx, tx, u.ID, now); err != nil {
 				return err
 			}
