@@ -109,12 +109,12 @@ func serve(ctx context.Context, cfg config.Config, all []Service, stdout io.Writ
 	}
 	d.Authenticator = authn.NewAuthenticator(d.Keys, auth.APIKeyLookup(d.DB), nil)
 
-	mailer, err := mail.New(cfg.SMTPURL, cfg.MailFrom, resilience.Settings{Timeout: cfg.OutboundTimeout}, logger, resilience.NewMetrics(reg))
+	d.Mailer, err = mail.New(cfg.SMTPURL, cfg.MailFrom, resilience.Settings{Timeout: cfg.OutboundTimeout}, logger, resilience.NewMetrics(reg))
 	if err != nil {
 		return fmt.Errorf("SMTP_URL: %w", err)
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &mail.SendWorker{Mailer: mailer})
+	river.AddWorker(workers, &mail.SendWorker{Mailer: d.Mailer})
 	var periodic []*river.PeriodicJob
 	for _, s := range all {
 		if s.Workers != nil {

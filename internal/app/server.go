@@ -19,6 +19,7 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/mail"
 	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
@@ -31,6 +32,8 @@ type Deps struct {
 	// credentials of every route outside a service's Public list.
 	Keys          *authn.Keys
 	Authenticator *authn.Authenticator
+	// Mailer sends email; only job workers use it.
+	Mailer mail.Mailer
 	// Jobs inserts jobs. It is nil while Workers runs, because the job client
 	// is built from the workers.
 	Jobs     *jobs.Client
@@ -100,7 +103,7 @@ var catalog = []Service{
 				Logger:          d.Logger,
 			}).Routes(mux)
 		},
-		Workers:  func(w *river.Workers, d Deps) { auth.RegisterWorkers(w, d.DB, d.Config.PublicURL) },
+		Workers:  func(w *river.Workers, d Deps) { auth.RegisterWorkers(w, d.DB, d.Mailer, d.Config.PublicURL) },
 		Periodic: func(Deps) []*river.PeriodicJob { return auth.Periodic() },
 	},
 }

@@ -46,7 +46,7 @@ func TestPasswordReset(t *testing.T) {
 		t.Errorf("confirm: got status %v, want password_reset", out["status"])
 	}
 
-	if n := b.count(t, `SELECT COUNT(*) FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL`, userID); n != 0 {
+	if n := b.count(t, `SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, userID); n != 0 {
 		t.Errorf("live refresh tokens after reset: got %d, want 0", n)
 	}
 	for i, rt := range []string{refresh1, refresh2} {

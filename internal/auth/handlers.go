@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,18 +107,15 @@ func (s *Service) signup() http.Handler {
 		now := s.now()
 		u := User{ID: id.New("usr"), Email: in.Email, Name: in.Name, PasswordHash: hash, CreatedAt: now}
 		err = s.db.Transact(ctx, func(tx *database.Tx) error {
+			if err := s.jobs.InsertTx(ctx, tx, SendVerificationArgs{UserID: u.ID}, nil); err != nil {
+				return err
+			}
+			// After the job: if this fails, the job goes with it.
 			err := insertUser(ctx, tx, u)
 			if database.IsUniqueViolation(err) {
 				return errEmailTaken
 			}
-			if err != nil {
-				return err
-			}
-			token, tokenHash := newToken("")
-			if err := insertEmailToken(ctx, tx, tokenHash, purposeVerify, u.ID, now.Add(verifyTokenTTL), now); err != nil {
-				return err
-			}
-			return s.jobs.InsertTx(ctx, tx, mailer.SendArgs{Message: verifyMessage(u, link(s.publicURL, "/verify-email", token))}, nil)
+			return err
 		})
 		if errors.Is(err, errEmailTaken) {
 			// A new transaction: on PostgreSQL the failed insert aborted the first.
@@ -147,7 +142,7 @@ type tokenRequest struct {
 
 func (r *tokenRequest) Validate() error {
 	var v apperr.Validation
-	v.Check(r.Token != "" && len(r.Token) <= 200, "token", "is required")
+	checkToken(&v, "token", r.Token)
 	return v.Err()
 }
 
@@ -262,15 +257,23 @@ func (s *Service) login() http.Handler {
 	})
 }
 
-// startSession begins a new refresh-token family for a user.
+// startSession begins a new login (session) for a user, with its first
+// refresh token.
 func (s *Service) startSession(ctx context.Context, userID string) (tokenResponse, error) {
-	familyID := id.New("ses")
+	sessionID := id.New("ses")
 	refresh, hash := newToken("")
 	now := s.now()
-	if err := insertRefreshToken(ctx, s.db, hash, familyID, userID, now.Add(s.refreshTTL), now); err != nil {
+	expires := now.Add(s.refreshTTL)
+	err := s.db.Transact(ctx, func(tx *database.Tx) error {
+		if err := insertSession(ctx, tx, sessionID, userID, expires, now); err != nil {
+			return err
+		}
+		return insertRefreshToken(ctx, tx, hash, sessionID, userID, expires, now)
+	})
+	if err != nil {
 		return tokenResponse{}, err
 	}
-	return s.tokens(userID, familyID, refresh, now)
+	return s.tokens(userID, sessionID, refresh, now)
 }
 
 func (s *Service) tokens(userID, familyID, refresh string, now time.Time) (tokenResponse, error) {
@@ -287,13 +290,24 @@ type refreshRequest struct {
 
 func (r *refreshRequest) Validate() error {
 	var v apperr.Validation
-	v.Check(r.RefreshToken != "" && len(r.RefreshToken) <= 200, "refresh_token", "is required")
+	checkToken(&v, "refresh_token", r.RefreshToken)
 	return v.Err()
 }
 
+// checkToken checks the shape of a token from a client: ours are 43
+// characters, so anything long is not one.
+func checkToken(v *apperr.Validation, field, token string) {
+	switch {
+	case token == "":
+		v.Add(field, "is required")
+	case len(token) > 200:
+		v.Add(field, "is not a valid token")
+	}
+}
+
 // refresh trades a refresh token for a new access token and a new refresh
-// token. The old one is used up; presenting it again revokes the whole
-// family, the thief's tokens and the owner's alike.
+// token. The old one is used up; presenting it again revokes its session,
+// the thief's tokens and the owner's alike.
 func (s *Service) refresh() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -304,23 +318,27 @@ func (s *Service) refresh() http.Handler {
 		}
 		now := s.now()
 		next, nextHash := newToken("")
-		var familyID, userID string
+		var sessionID, userID string
+		reused := false
 		err = s.db.Transact(ctx, func(tx *database.Tx) error {
 			var err error
-			familyID, userID, err = rotateRefreshToken(ctx, tx, hashToken(in.RefreshToken), now)
+			sessionID, userID, err = rotateRefreshToken(ctx, tx, hashToken(in.RefreshToken), now.Add(s.refreshTTL), now)
 			if errors.Is(err, errTokenReused) {
-				// Committed, not rolled back: the revocation must stick.
-				return revokeFamily(ctx, tx, familyID, now)
+				reused = true
+				return nil // committed: the revocation must stick
 			}
 			if err != nil {
 				return err
 			}
-			return insertRefreshToken(ctx, tx, nextHash, familyID, userID, now.Add(s.refreshTTL), now)
+			if err := s.acctLimit.Check("refresh:" + userID); err != nil {
+				return err
+			}
+			return insertRefreshToken(ctx, tx, nextHash, sessionID, userID, now.Add(s.refreshTTL), now)
 		})
 		switch {
-		case err == nil && userID == "":
-			httpx.Logger(ctx).Warn("refresh token reused; family revoked", "family_id", familyID)
-			err = fmt.Errorf("refresh token already used; every session of that login is revoked: %w", apperr.ErrUnauthenticated)
+		case err == nil && reused:
+			httpx.Logger(ctx).Warn("refresh token reused; session revoked", "session_id", sessionID)
+			err = fmt.Errorf("refresh token already used; its login is revoked: %w", apperr.ErrUnauthenticated)
 		case errors.Is(err, apperr.ErrNotFound):
 			err = fmt.Errorf("refresh token invalid, expired or revoked: %w", apperr.ErrUnauthenticated)
 		}
@@ -328,7 +346,7 @@ func (s *Service) refresh() http.Handler {
 			httpx.Error(w, r, err)
 			return
 		}
-		res, err := s.tokens(userID, familyID, next, now)
+		res, err := s.tokens(userID, sessionID, next, now)
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
@@ -357,13 +375,13 @@ func sessionPrincipal(ctx context.Context) (authn.Principal, error) {
 	return p, err
 }
 
-// logout revokes the refresh-token family of the access token's login.
+// logout revokes the session of the access token's login.
 // Access tokens already issued stay valid until they expire (minutes).
 func (s *Service) logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := sessionPrincipal(r.Context())
 		if err == nil {
-			err = revokeFamily(r.Context(), s.db, p.SessionID, s.now())
+			err = revokeSession(r.Context(), s.db, p.SessionID, s.now())
 		}
 		if err != nil {
 			httpx.Error(w, r, err)
@@ -441,6 +459,7 @@ type changePasswordRequest struct {
 func (r *changePasswordRequest) Validate() error {
 	var v apperr.Validation
 	v.Check(r.CurrentPassword != "", "current_password", "is required")
+	v.Check(utf8.RuneCountInString(r.CurrentPassword) <= maxPasswordRunes, "current_password", "is too long")
 	v.Check(r.NewPassword != "", "new_password", "is required")
 	return v.Err()
 }
@@ -469,10 +488,15 @@ func (s *Service) changePassword() http.Handler {
 			httpx.Error(w, r, err)
 			return
 		}
-		if ok, _, err := VerifyPassword(in.CurrentPassword, u.PasswordHash); err != nil || !ok {
+		ok, _, err := VerifyPassword(in.CurrentPassword, u.PasswordHash)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		if !ok {
 			var v apperr.Validation
 			v.Add("current_password", "is not your current password")
-			httpx.Error(w, r, errors.Join(err, v.Err()))
+			httpx.Error(w, r, v.Err())
 			return
 		}
 		if err := renamePasswordField(CheckPassword(in.NewPassword, u.Email), "new_password"); err != nil {
@@ -503,7 +527,7 @@ func (s *Service) setPassword(ctx context.Context, userID, pw, keepSession strin
 		if err := useEmailTokensOf(ctx, tx, userID, purposeReset, now); err != nil {
 			return err
 		}
-		return revokeOtherFamilies(ctx, tx, userID, keepSession, now)
+		return revokeOtherSessions(ctx, tx, userID, keepSession, now)
 	})
 }
 
@@ -566,7 +590,7 @@ type confirmResetRequest struct {
 
 func (r *confirmResetRequest) Validate() error {
 	var v apperr.Validation
-	v.Check(r.Token != "" && len(r.Token) <= 200, "token", "is required")
+	checkToken(&v, "token", r.Token)
 	v.Check(r.NewPassword != "", "new_password", "is required")
 	return v.Err()
 }
@@ -616,7 +640,7 @@ func (s *Service) confirmPasswordReset() http.Handler {
 			if err := markEmailVerified(ctx, tx, u.ID, now); err != nil {
 				return err
 			}
-			return revokeOtherFamilies(ctx, tx, u.ID, "", now)
+			return revokeOtherSessions(ctx, tx, u.ID, "", now)
 		})
 		if errors.Is(err, apperr.ErrNotFound) {
 			err = invalidToken()
@@ -669,11 +693,9 @@ func (s *Service) createAPIKey() http.Handler {
 			httpx.Error(w, r, err)
 			return
 		}
-		b := make([]byte, 32)
-		rand.Read(b) // never fails: crypto/rand crashes the program instead.
-		secret := authn.APIKeyPrefix + base64.RawURLEncoding.EncodeToString(b)
+		secret, secretHash := newToken(authn.APIKeyPrefix)
 		k := APIKey{ID: id.New("key"), UserID: p.UserID, Name: in.Name, Prefix: secret[:len(authn.APIKeyPrefix)+6], CreatedAt: s.now()}
-		if err := insertAPIKey(ctx, s.db, k, hashToken(secret)); err != nil {
+		if err := insertAPIKey(ctx, s.db, k, secretHash); err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
@@ -754,8 +776,9 @@ func APIKeyLookup(db *database.DB) authn.APIKeyLookup {
 		}
 		now := time.Now().UTC()
 		if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) >= lastUsedGranularity {
+			// Bookkeeping: failing it is no reason to refuse the request.
 			if err := touchAPIKey(ctx, db, k.ID, now); err != nil {
-				return authn.Principal{}, err
+				httpx.Logger(ctx).Warn("api key last_used_at not recorded", "api_key_id", k.ID, "err", err)
 			}
 		}
 		return authn.Principal{UserID: k.UserID, APIKeyID: k.ID}, nil

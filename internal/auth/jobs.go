@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +14,37 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/mail"
 )
+
+// The emails that carry a single-use token are sent by jobs that hold only a
+// user ID or an address, never the token: the worker makes the token and
+// mails it in one go, so no raw token rests in the job table (River keeps
+// finished jobs for a day) or passes through a log.
+
+// SendVerificationArgs mails a new account its verification link. It is
+// inserted in the signup transaction.
+type SendVerificationArgs struct {
+	UserID string `json:"user_id"`
+}
+
+// Kind identifies the job; it is stored with every queued job, so it must
+// never change.
+func (SendVerificationArgs) Kind() string { return "auth.send_verification" }
+
+type sendVerificationWorker struct {
+	river.WorkerDefaults[SendVerificationArgs]
+	tokenMailer
+}
+
+func (w *sendVerificationWorker) Work(ctx context.Context, job *river.Job[SendVerificationArgs]) error {
+	u, err := userByID(ctx, w.db, job.Args.UserID)
+	if errors.Is(err, apperr.ErrNotFound) || (err == nil && u.EmailVerifiedAt != nil) {
+		return nil // deleted, or verified by a reset link meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	return w.send(ctx, u, purposeVerify, verifyTokenTTL, "/verify-email", verifyMessage)
+}
 
 // PasswordResetArgs asks for a reset link to be mailed to Email, if it is an
 // account's. The request handler only queues this job, whether or not the
@@ -30,12 +60,10 @@ func (PasswordResetArgs) Kind() string { return "auth.password_reset" }
 
 type passwordResetWorker struct {
 	river.WorkerDefaults[PasswordResetArgs]
-	db        *database.DB
-	publicURL string
+	tokenMailer
 }
 
 func (w *passwordResetWorker) Work(ctx context.Context, job *river.Job[PasswordResetArgs]) error {
-	now := time.Now().UTC()
 	u, err := userByEmail(ctx, w.db, job.Args.Email)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil // nothing to send, and nothing to tell anyone
@@ -43,15 +71,29 @@ func (w *passwordResetWorker) Work(ctx context.Context, job *river.Job[PasswordR
 	if err != nil {
 		return err
 	}
-	client := river.ClientFromContext[*sql.Tx](ctx)
+	return w.send(ctx, u, purposeReset, resetTokenTTL, "/reset-password", resetMessage)
+}
+
+// tokenMailer stores a new single-use token for a user and mails its link.
+type tokenMailer struct {
+	db        *database.DB
+	mailer    mail.Mailer
+	publicURL string
+}
+
+func (m tokenMailer) send(ctx context.Context, u User, purpose string, ttl time.Duration, path string, message func(User, string) mail.Message) error {
+	now := time.Now().UTC()
 	token, hash := newToken("")
-	return w.db.Transact(ctx, func(tx *database.Tx) error {
-		if err := insertEmailToken(ctx, tx, hash, purposeReset, u.ID, now.Add(resetTokenTTL), now); err != nil {
-			return err
-		}
-		_, err := client.InsertTx(ctx, tx.SQL(), mail.SendArgs{Message: resetMessage(u, link(w.publicURL, "/reset-password", token))}, nil)
+	if err := insertEmailToken(ctx, m.db, hash, purpose, u.ID, now.Add(ttl), now); err != nil {
 		return err
-	})
+	}
+	// A failed send is retried by River with a new token; the unused one
+	// expires harmlessly.
+	err := m.mailer.Send(ctx, message(u, link(m.publicURL, path, token)))
+	if errors.Is(err, apperr.ErrInvalid) {
+		return river.JobCancel(err) // the address can never receive it
+	}
+	return err
 }
 
 // CleanupArgs deletes refresh and email tokens that can no longer be used.
@@ -73,10 +115,12 @@ func (w *cleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) e
 	return nil
 }
 
-// RegisterWorkers adds the auth service's job workers. publicURL starts the
-// links in the emails they send.
-func RegisterWorkers(w *river.Workers, db *database.DB, publicURL string) {
-	river.AddWorker(w, &passwordResetWorker{db: db, publicURL: publicURL})
+// RegisterWorkers adds the auth service's job workers, which send their
+// emails with mailer; publicURL starts the links in them.
+func RegisterWorkers(w *river.Workers, db *database.DB, mailer mail.Mailer, publicURL string) {
+	tm := tokenMailer{db: db, mailer: mailer, publicURL: publicURL}
+	river.AddWorker(w, &sendVerificationWorker{tokenMailer: tm})
+	river.AddWorker(w, &passwordResetWorker{tokenMailer: tm})
 	river.AddWorker(w, &cleanupWorker{db: db})
 }
 

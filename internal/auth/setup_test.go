@@ -66,7 +66,7 @@ func setup(tb testing.TB, opts ...func(*auth.Options)) *testBundle {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &mail.SendWorker{Mailer: mailer})
-	auth.RegisterWorkers(workers, db, publicURL)
+	auth.RegisterWorkers(workers, db, mailer, publicURL)
 	jobOpts := jobs.Options{Work: true, Concurrency: 4}
 	if db.Dialect() == database.Postgres {
 		jobOpts.PostgresURL = dbOpts.DSN

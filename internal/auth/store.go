@@ -131,44 +131,73 @@ func insertRefreshToken(ctx context.Context, q database.Querier, hash, familyID,
 	return err
 }
 
-// errTokenReused means a refresh token that was already rotated came back:
-// it was stolen, or the client is broken, and its family is revoked.
-var errTokenReused = errors.New("refresh token reused")
-
-// rotateRefreshToken marks a live refresh token used and returns its family
-// and user. A token that was already used returns errTokenReused; an
-// unknown, expired or revoked one apperr.ErrNotFound.
-func rotateRefreshToken(ctx context.Context, q database.Querier, hash string, now time.Time) (familyID, userID string, err error) {
-	err = q.QueryRow(ctx, `UPDATE refresh_tokens SET used_at = $2
-		WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-		RETURNING family_id, user_id`, hash, now).Scan(&familyID, &userID)
-	if !errors.Is(err, sql.ErrNoRows) {
-		return familyID, userID, err
-	}
-	var usedAt sql.NullTime
-	err = q.QueryRow(ctx, `SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1`, hash).Scan(&familyID, &usedAt)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return "", "", fmt.Errorf("refresh token: %w", apperr.ErrNotFound)
-	case err != nil:
-		return "", "", err
-	case usedAt.Valid:
-		return familyID, "", errTokenReused
-	}
-	return "", "", fmt.Errorf("refresh token expired or revoked: %w", apperr.ErrNotFound)
-}
-
-// revokeFamily revokes every token of one login.
-func revokeFamily(ctx context.Context, q database.Querier, familyID string, now time.Time) error {
-	_, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2
-		WHERE family_id = $1 AND revoked_at IS NULL`, familyID, now)
+// insertSession records a new login, expiring with its first refresh token.
+func insertSession(ctx context.Context, q database.Querier, id, userID string, expires, now time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO sessions (id, user_id, expires_at, created_at) VALUES ($1, $2, $3, $4)`,
+		id, userID, expires, now)
 	return err
 }
 
-// revokeOtherFamilies revokes every login of a user but keep (which may be "").
-func revokeOtherFamilies(ctx context.Context, q database.Querier, userID, keep string, now time.Time) error {
-	_, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $3
-		WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL`, userID, keep, now)
+// errTokenReused means a refresh token that was already rotated came back:
+// it was stolen, or the client is broken, and its session is revoked.
+var errTokenReused = errors.New("refresh token reused")
+
+// rotateRefreshToken uses up a refresh token inside tx and returns its
+// session and user; the caller then inserts the session's next token. It
+// locks the session row first (a conditional UPDATE, which on PostgreSQL
+// waits for and then re-checks a concurrent revocation), so a revocation
+// and a refresh of one session never interleave. A token already used
+// returns errTokenReused, and its session is revoked in tx, which the caller
+// must commit; an unknown or expired token, or a revoked session, returns
+// apperr.ErrNotFound.
+func rotateRefreshToken(ctx context.Context, tx *database.Tx, hash string, nextExpires, now time.Time) (sessionID, userID string, err error) {
+	var expires time.Time
+	err = tx.QueryRow(ctx, `SELECT family_id, user_id, expires_at FROM refresh_tokens WHERE token_hash = $1`, hash).
+		Scan(&sessionID, &userID, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", fmt.Errorf("refresh token: %w", apperr.ErrNotFound)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	err = tx.QueryRow(ctx, `UPDATE sessions SET expires_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
+		sessionID, nextExpires).Scan(&sessionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", fmt.Errorf("session revoked: %w", apperr.ErrNotFound)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if !expires.After(now) {
+		return "", "", fmt.Errorf("refresh token expired: %w", apperr.ErrNotFound)
+	}
+	// Conditional, and after the session lock: of two refreshes racing with
+	// one token, the second finds it used.
+	res, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL`, hash, now)
+	if err != nil {
+		return "", "", err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", "", err
+	} else if n == 0 {
+		if err := revokeSession(ctx, tx, sessionID, now); err != nil {
+			return "", "", err
+		}
+		return sessionID, userID, errTokenReused
+	}
+	return sessionID, userID, nil
+}
+
+// revokeSession ends one login: none of its refresh tokens works again.
+func revokeSession(ctx context.Context, q database.Querier, id string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now)
+	return err
+}
+
+// revokeOtherSessions ends every login of a user but keep (which may be "").
+func revokeOtherSessions(ctx context.Context, q database.Querier, userID, keep string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = $3
+		WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL`, userID, keep, now)
 	return err
 }
 
@@ -228,8 +257,9 @@ func revokeAPIKey(ctx context.Context, q database.Querier, userID, id string, no
 	return nil
 }
 
-// deleteExpired deletes, in batches of batch rows, the refresh tokens and
-// email tokens that can no longer be used, and returns how many it deleted.
+// deleteExpired deletes, in batches of batch rows, the refresh tokens,
+// sessions and email tokens that can no longer be used, and returns how many
+// rows it deleted.
 func deleteExpired(ctx context.Context, db *database.DB, now time.Time, batch int) (int64, error) {
 	var total int64
 	for _, d := range []struct {
@@ -238,7 +268,10 @@ func deleteExpired(ctx context.Context, db *database.DB, now time.Time, batch in
 	}{
 		{`DELETE FROM refresh_tokens WHERE token_hash IN (
 			SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)`, []any{now, batch}},
-		// Used tokens are kept a day, so "this link was already used" can be told apart in logs.
+		{`DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2)`, []any{now, batch}},
+		// Used tokens go a day after use: a single-use token needs its row
+		// only until it expires, and none lives longer than 48 hours.
 		{`DELETE FROM email_tokens WHERE token_hash IN (
 			SELECT token_hash FROM email_tokens WHERE expires_at < $1 OR used_at < $3 LIMIT $2)`, []any{now, batch, now.Add(-24 * time.Hour)}},
 	} {
