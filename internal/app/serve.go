@@ -72,6 +72,7 @@ func signingKeys(cfg config.Config, logger *slog.Logger) (*authn.Keys, error) {
 	if err != nil {
 		return nil, usagef("AUTH_SIGNING_KEY: %v", err)
 	}
+	logger.Info("access token keys", slog.Any("kids", keys.KeyIDs())) // the first signs
 	return keys, nil
 }
 

@@ -100,7 +100,6 @@ var catalog = []Service{
 				AccountLimit:    ratelimit.New(d.Config.RateLimitAccount, limiterKeys),
 				TrustedProxies:  d.Config.TrustedProxyCount,
 				CursorSecret:    d.Config.CursorSecret,
-				Logger:          d.Logger,
 			}).Routes(mux)
 		},
 		Workers:  func(w *river.Workers, d Deps) { auth.RegisterWorkers(w, d.DB, d.Mailer, d.Config.PublicURL) },

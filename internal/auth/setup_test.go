@@ -107,7 +107,6 @@ func setup(tb testing.TB, opts ...func(*auth.Options)) *testBundle {
 		IPLimit:         ratelimit.New(loose, 1000),
 		AccountLimit:    ratelimit.New(loose, 1000),
 		CursorSecret:    []byte(rand.Text()),
-		Logger:          slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -116,7 +115,7 @@ func setup(tb testing.TB, opts ...func(*auth.Options)) *testBundle {
 	mux := http.NewServeMux()
 	guard := authn.Require(authn.NewAuthenticator(keys, auth.APIKeyLookup(db), nil))
 	auth.New(o).Routes(guardedMux{mux: mux, guard: guard})
-	h := httpx.Chain(httpx.Routes(mux), httpx.RequestID(), httpx.AccessLog(o.Logger))
+	h := httpx.Chain(httpx.Routes(mux), httpx.RequestID(), httpx.AccessLog(slog.New(slog.DiscardHandler)))
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
 	return &testBundle{db: db, jobs: jc, smtp: smtpServer, mailer: mailer, srv: srv, handler: h}

@@ -1,0 +1,66 @@
+package auth_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// A logout racing a refresh of the same login must win: whichever commits
+// first, no refresh token of that login works afterwards. On PostgreSQL this
+// exercises the session row lock; on SQLite transactions serialize anyway.
+func TestLogoutRacingRefreshLeavesNoLiveToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const pw = "a long enough passphrase"
+	b.addUser(t, "race@example.com", pw, true)
+	for i := range 10 {
+		access, refresh := b.login(t, "race@example.com", pw)
+		var wg sync.WaitGroup
+		var rotated response
+		wg.Go(func() {
+			rotated = b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+		})
+		wg.Go(func() {
+			b.want(t, http.StatusNoContent, "POST", "/v1/auth/logout", access, nil)
+		})
+		wg.Wait()
+		if rotated.status == http.StatusOK {
+			next, _ := rotated.body["refresh_token"].(string)
+			if r := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next}); r.status != http.StatusUnauthorized {
+				t.Fatalf("round %d: the token a refresh minted during logout still works (%d), want 401", i, r.status)
+			}
+		}
+	}
+}
+
+// Two refreshes racing with one token: at most one succeeds, and the loser
+// is treated as reuse, which revokes the login.
+func TestConcurrentRefreshWithOneToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const pw = "a long enough passphrase"
+	b.addUser(t, "twice@example.com", pw, true)
+	_, refresh := b.login(t, "twice@example.com", pw)
+	var wg sync.WaitGroup
+	results := make([]response, 2)
+	for i := range results {
+		wg.Go(func() {
+			results[i] = b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, r := range results {
+		if r.status == http.StatusOK {
+			ok++
+			next, _ := r.body["refresh_token"].(string)
+			if again := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next}); again.status != http.StatusUnauthorized {
+				t.Errorf("the winner's new token: got %d, want 401 once the loser revoked the login", again.status)
+			}
+		}
+	}
+	if ok > 1 {
+		t.Errorf("got %d successful refreshes with one token, want at most 1", ok)
+	}
+}
