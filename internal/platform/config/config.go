@@ -230,6 +230,11 @@ func Load(getenv func(string) string) (Config, error) {
 		if key := byName("AUTH_SIGNING_KEY"); !set[key.Name] {
 			errs = append(errs, key.invalid("", key.Want+" (required when ENV=production)"))
 		}
+		// The console mailer would write verification and reset links, which
+		// are credentials, into the logs.
+		if smtp := byName("SMTP_URL"); !set[smtp.Name] {
+			errs = append(errs, smtp.invalid("", smtp.Want+" (required when ENV=production)"))
+		}
 		if u := byName("PUBLIC_URL"); ok[u.Name] && !strings.HasPrefix(asciiLower(c.PublicURL), "https://") {
 			errs = append(errs, u.invalid(getenv(u.Name), wantHTTPS+" (required when ENV=production)"))
 		}

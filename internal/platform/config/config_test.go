@@ -33,6 +33,7 @@ func production(vars map[string]string) map[string]string {
 		"CURSOR_SECRET":    goodSecret,
 		"AUTH_SIGNING_KEY": signingKey,
 		"PUBLIC_URL":       "https://app.example.com",
+		"SMTP_URL":         "smtps://mailer:pw@smtp.example.com",
 	}
 	for k, v := range vars {
 		out[k] = v
@@ -472,6 +473,7 @@ func TestLoadProduction(t *testing.T) {
 		{"two signing keys", map[string]string{"AUTH_SIGNING_KEY": signingKey + "," + oldSigningKey}, ""},
 		{"default public url", map[string]string{"PUBLIC_URL": ""}, "PUBLIC_URL: not set: want " + wantHTTPS},
 		{"http public url", map[string]string{"PUBLIC_URL": "http://app.example.com"}, `PUBLIC_URL: invalid value "http://app.example.com": want ` + wantHTTPS},
+		{"console mailer", map[string]string{"SMTP_URL": ""}, "SMTP_URL: not set: want an smtp:// or smtps:// URL with a host, such as smtps://user:pass@smtp.example.com:465 (required when ENV=production)"},
 		{"bad public url", map[string]string{"PUBLIC_URL": "app.example.com"}, `PUBLIC_URL: invalid value "app.example.com": want an absolute http:// or https:// URL with a host and no query, fragment or user, such as https://app.example.com`},
 		{
 			"everything missing",

@@ -217,7 +217,7 @@ var vars = []Var{
 	{
 		Name: "SMTP_URL", Default: "",
 		Want:        "an smtp:// or smtps:// URL with a host, such as smtps://user:pass@smtp.example.com:465",
-		Description: "Mail server. Empty means the console mailer, which logs each message instead of sending it. Its password is masked in logs.",
+		Description: "Mail server. Empty means the console mailer, which logs each message instead of sending it; required in production, where those messages carry sign-in links. Its password is masked in logs.",
 		Secret:      true,
 		set: func(c *Config, s string) bool {
 			u, err := url.Parse(s)
