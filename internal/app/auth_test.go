@@ -213,6 +213,17 @@ func TestEveryNonPublicRouteRequiresCredentials(t *testing.T) {
 			checked++
 		}
 	}
+	// Public is part of the security surface: a route added to it by mistake
+	// would skip the walk above, so the list itself is pinned here.
+	wantPublic := map[string][]string{"auth": {
+		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/verify-email",
+		"POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm",
+	}}
+	for _, s := range catalog {
+		if got, want := strings.Join(s.Public, ", "), strings.Join(wantPublic[s.Name], ", "); got != want {
+			t.Errorf("%s public routes: got %s, want %s", s.Name, got, want)
+		}
+	}
 	if checked < 7 {
 		t.Errorf("checked %d protected routes, want every one of auth's (7 or more)", checked)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,7 +98,7 @@ func HashPassword(pw string, p PasswordParams) (string, error) {
 	}
 	salt := make([]byte, p.SaltLen)
 	rand.Read(salt) // never fails: crypto/rand crashes the program instead
-	key := argon2.IDKey([]byte(norm.NFKC.String(pw)), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := idKey(pw, salt, p)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -118,7 +119,7 @@ func VerifyPassword(pw, encoded string) (ok bool, needsRehash bool, err error) {
 	if len(pw) > maxPasswordBytes {
 		return false, false, nil // longer than any password we accept
 	}
-	got := argon2.IDKey([]byte(norm.NFKC.String(pw)), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	got := idKey(pw, salt, p)
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}
@@ -298,4 +299,16 @@ func decodeCost(s, prefix string, bits int) (uint64, error) {
 		return 0, fmt.Errorf("bad %q", s)
 	}
 	return n, nil
+}
+
+// hashSlots bounds how many argon2id computations run at once. Each holds
+// its memory (19 MiB by default) until done, so a burst of logins from many
+// clients, which per-IP limits do not stop, would otherwise grow the heap
+// without bound; beyond the CPU count, more at once only adds memory.
+var hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+func idKey(pw string, salt []byte, p PasswordParams) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey([]byte(norm.NFKC.String(pw)), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 }
