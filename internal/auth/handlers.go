@@ -88,21 +88,18 @@ func (r *signupRequest) Validate() error {
 // alike, after the same password hashing, so the response does not tell
 // whether an address has an account.
 func (s *Service) signup() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		in, err := httpx.Decode[signupRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		if err := s.acctLimit.Check("signup:" + in.Email); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		hash, err := HashPassword(in.Password, DefaultPasswordParams)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		now := s.now()
 		u := User{ID: id.New("usr"), Email: in.Email, Name: in.Name, PasswordHash: hash, CreatedAt: now}
@@ -124,13 +121,13 @@ func (s *Service) signup() http.Handler {
 			})
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusAccepted, accepted{
 			Status: "pending_verification",
 			Detail: "We sent an email to " + in.Email + ". Follow its link to verify the address, then log in.",
 		})
+		return nil
 	})
 }
 
@@ -147,12 +144,11 @@ func (r *tokenRequest) Validate() error {
 }
 
 func (s *Service) verifyEmail() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		in, err := httpx.Decode[tokenRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		now := s.now()
 		err = s.db.Transact(ctx, func(tx *database.Tx) error {
@@ -166,10 +162,10 @@ func (s *Service) verifyEmail() http.Handler {
 			err = invalidToken()
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusOK, accepted{Status: "verified", Detail: "Your email address is verified. You can log in."})
+		return nil
 	})
 }
 
@@ -204,39 +200,32 @@ var errBadLogin = fmt.Errorf("invalid email or password: %w", apperr.ErrUnauthen
 // login answers the same 401, after the same hashing work, for an unknown
 // email and for a wrong password.
 func (s *Service) login() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		in, err := httpx.Decode[loginRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		if err := s.acctLimit.Check("login:" + in.Email); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		u, err := userByEmail(ctx, s.db, in.Email)
 		if errors.Is(err, apperr.ErrNotFound) {
 			DummyVerify(in.Password)
-			httpx.Error(w, r, errBadLogin)
-			return
+			return errBadLogin
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		ok, rehash, err := VerifyPassword(in.Password, u.PasswordHash)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		if !ok {
-			httpx.Error(w, r, errBadLogin)
-			return
+			return errBadLogin
 		}
 		if u.EmailVerifiedAt == nil {
-			httpx.Error(w, r, fmt.Errorf("verify your email address before logging in: %w", apperr.ErrForbidden))
-			return
+			return fmt.Errorf("verify your email address before logging in: %w", apperr.ErrForbidden)
 		}
 		if rehash {
 			// Parameters were raised since this hash was made: upgrade it
@@ -250,10 +239,10 @@ func (s *Service) login() http.Handler {
 		}
 		res, err := s.startSession(ctx, u.ID)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusOK, res)
+		return nil
 	})
 }
 
@@ -309,12 +298,11 @@ func checkToken(v *apperr.Validation, field, token string) {
 // token. The old one is used up; presenting it again revokes its session,
 // the thief's tokens and the owner's alike.
 func (s *Service) refresh() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		in, err := httpx.Decode[refreshRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		now := s.now()
 		next, nextHash := newToken("")
@@ -343,15 +331,14 @@ func (s *Service) refresh() http.Handler {
 			err = fmt.Errorf("refresh token invalid, expired or revoked: %w", apperr.ErrUnauthenticated)
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		res, err := s.tokens(userID, sessionID, next, now)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusOK, res)
+		return nil
 	})
 }
 
@@ -378,31 +365,31 @@ func sessionPrincipal(ctx context.Context) (authn.Principal, error) {
 // logout revokes the session of the access token's login.
 // Access tokens already issued stay valid until they expire (minutes).
 func (s *Service) logout() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := sessionPrincipal(r.Context())
 		if err == nil {
 			err = revokeSession(r.Context(), s.db, p.SessionID, s.now())
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	})
 }
 
 func (s *Service) me() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := principal(r.Context())
 		var u User
 		if err == nil {
 			u, err = userByID(r.Context(), s.db, p.UserID)
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusOK, toUserResponse(u))
+		return nil
 	})
 }
 
@@ -421,17 +408,15 @@ func (r *updateMeRequest) Validate() error {
 }
 
 func (s *Service) updateMe() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		p, err := principal(ctx)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		in, err := httpx.Decode[updateMeRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		var u User
 		err = s.db.Transact(ctx, func(tx *database.Tx) error {
@@ -444,10 +429,10 @@ func (s *Service) updateMe() http.Handler {
 			return err
 		})
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusOK, toUserResponse(u))
+		return nil
 	})
 }
 
@@ -467,47 +452,40 @@ func (r *changePasswordRequest) Validate() error {
 // changePassword needs the current password, and signs out every other
 // login of the user.
 func (s *Service) changePassword() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		p, err := sessionPrincipal(ctx)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		in, err := httpx.Decode[changePasswordRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		if err := s.acctLimit.Check("password:" + p.UserID); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		u, err := userByID(ctx, s.db, p.UserID)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		ok, _, err := VerifyPassword(in.CurrentPassword, u.PasswordHash)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		if !ok {
 			var v apperr.Validation
 			v.Add("current_password", "is not your current password")
-			httpx.Error(w, r, v.Err())
-			return
+			return v.Err()
 		}
 		if err := renamePasswordField(CheckPassword(in.NewPassword, u.Email), "new_password"); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		if err := s.setPassword(ctx, u.ID, in.NewPassword, p.SessionID); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	})
 }
 
@@ -558,28 +536,26 @@ func (r *resetRequest) Validate() error {
 // requestPasswordReset only queues a job, for any well-formed address: the
 // answer and its timing are the same whether or not the account exists.
 func (s *Service) requestPasswordReset() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		in, err := httpx.Decode[resetRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		if err := s.acctLimit.Check("reset:" + in.Email); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		err = s.db.Transact(ctx, func(tx *database.Tx) error {
 			return s.jobs.InsertTx(ctx, tx, PasswordResetArgs{Email: in.Email}, nil)
 		})
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusAccepted, accepted{
 			Status: "reset_requested",
 			Detail: "If " + in.Email + " has an account, we sent it a link to reset the password.",
 		})
+		return nil
 	})
 }
 
@@ -598,12 +574,11 @@ func (r *confirmResetRequest) Validate() error {
 // confirmPasswordReset sets a new password with a reset link's token, marks
 // the email verified (the link proved it), and signs out every login.
 func (s *Service) confirmPasswordReset() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		in, err := httpx.Decode[confirmResetRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		hash := hashToken(in.Token)
 		u, err := emailTokenUser(ctx, s.db, hash, purposeReset, s.now())
@@ -614,15 +589,13 @@ func (s *Service) confirmPasswordReset() http.Handler {
 			err = renamePasswordField(CheckPassword(in.NewPassword, u.Email), "new_password")
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		// The token is used up in the same transaction that changes the
 		// password, so two requests racing with one link change it once.
 		newHash, err := HashPassword(in.NewPassword, DefaultPasswordParams)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		now := s.now()
 		err = s.db.Transact(ctx, func(tx *database.Tx) error {
@@ -646,10 +619,10 @@ func (s *Service) confirmPasswordReset() http.Handler {
 			err = invalidToken()
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		httpx.Encode(w, http.StatusOK, accepted{Status: "password_reset", Detail: "Your password is changed. Log in with the new one."})
+		return nil
 	})
 }
 
@@ -681,68 +654,62 @@ func toAPIKeyResponse(k APIKey) apiKeyResponse {
 // createAPIKey mints a key and shows its secret this once. Only a login can
 // mint keys, so a leaked key cannot mint itself successors.
 func (s *Service) createAPIKey() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		p, err := sessionPrincipal(ctx)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		in, err := httpx.Decode[createAPIKeyRequest](r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		secret, secretHash := newToken(authn.APIKeyPrefix)
 		k := APIKey{ID: id.New("key"), UserID: p.UserID, Name: in.Name, Prefix: secret[:len(authn.APIKeyPrefix)+6], CreatedAt: s.now()}
 		if err := insertAPIKey(ctx, s.db, k, secretHash); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		res := toAPIKeyResponse(k)
 		res.Secret = secret
 		httpx.Encode(w, http.StatusCreated, res)
+		return nil
 	})
 }
 
 func (s *Service) listAPIKeys() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		p, err := principal(ctx)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		page, err := s.keyPager.Parse(r)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		var before string
 		if _, err := page.After(&before); err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		keys, err := listAPIKeys(ctx, s.db, p.UserID, before, page.Limit+1)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		out := make([]apiKeyResponse, len(keys))
 		for i, k := range keys {
 			out[i] = toAPIKeyResponse(k)
 		}
 		httpx.Encode(w, http.StatusOK, httpx.NewList(out, page.Limit, func(k apiKeyResponse) any { return k.ID }, s.keyPager))
+		return nil
 	})
 }
 
 func (s *Service) deleteAPIKey() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		p, err := principal(ctx)
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		keyID := r.PathValue("id")
 		if !id.Valid("key", keyID) {
@@ -751,10 +718,10 @@ func (s *Service) deleteAPIKey() http.Handler {
 			err = revokeAPIKey(ctx, s.db, p.UserID, keyID, s.now())
 		}
 		if err != nil {
-			httpx.Error(w, r, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	})
 }
 

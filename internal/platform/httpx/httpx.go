@@ -43,3 +43,17 @@ func Chain(h http.Handler, m ...Middleware) http.Handler {
 	}
 	return h
 }
+
+// HandlerFunc is a handler that returns its error instead of writing it:
+// ServeHTTP writes a non-nil error with [Error], so each handler reads as a
+// straight line of steps, each ending the request on failure with a plain
+// "return err". The handler must not have written a response when it returns
+// an error.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// ServeHTTP calls f and writes its error, if any.
+func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := f(w, r); err != nil {
+		Error(w, r, err)
+	}
+}

@@ -562,3 +562,28 @@ func TestChainOrder(t *testing.T) {
 		t.Errorf("order: got %s, want %s", got, want)
 	}
 }
+
+func TestHandlerFuncWritesItsError(t *testing.T) {
+	t.Parallel()
+	h := httpx.Chain(httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.Query().Get("ok") == "" {
+			return fmt.Errorf("widget 7: %w", apperr.ErrNotFound)
+		}
+		httpx.Encode(w, http.StatusOK, map[string]string{"widget": "7"})
+		return nil
+	}), httpx.RequestID())
+	for _, tt := range []struct {
+		query string
+		want  int
+		ct    string
+	}{
+		{"", http.StatusNotFound, "application/problem+json"},
+		{"?ok=1", http.StatusOK, "application/json"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/widgets/7"+tt.query, nil))
+		if rec.Code != tt.want || !strings.HasPrefix(rec.Header().Get("Content-Type"), tt.ct) {
+			t.Errorf("%q: got %d %s, want %d %s", tt.query, rec.Code, rec.Header().Get("Content-Type"), tt.want, tt.ct)
+		}
+	}
+}
