@@ -56,27 +56,18 @@ type Client struct {
 // nothing: call Start to begin working jobs.
 func New(ctx context.Context, db *database.DB, workers *river.Workers, o Options) (*Client, error) {
 	c := &Client{work: o.Work}
-	var driver riverdriver.Driver[*sql.Tx]
-	switch db.Dialect() {
-	case database.SQLite:
-		driver = riversqlite.New(db.SQL())
-	case database.Postgres:
-		if o.Work && o.PostgresURL != "" {
-			cfg, err := pgxpool.ParseConfig(o.PostgresURL)
-			if err != nil {
-				return nil, fmt.Errorf("jobs: listener: %w", err)
-			}
-			cfg.MaxConns = 1
-			c.listener, err = pgxpool.NewWithConfig(ctx, cfg)
-			if err != nil {
-				return nil, fmt.Errorf("jobs: listener: %w", err)
-			}
-			driver = riverdatabasesql.NewWithPgxListener(db.SQL(), c.listener)
-		} else {
-			driver = riverdatabasesql.New(db.SQL())
+	driver := driverFor(db)
+	if db.Dialect() == database.Postgres && o.Work && o.PostgresURL != "" {
+		cfg, err := pgxpool.ParseConfig(o.PostgresURL)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: listener: %w", err)
 		}
-	default:
-		return nil, fmt.Errorf("jobs: unsupported dialect %q", db.Dialect())
+		cfg.MaxConns = 1
+		c.listener, err = pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: listener: %w", err)
+		}
+		driver = riverdatabasesql.NewWithPgxListener(db.SQL(), c.listener)
 	}
 
 	logger := o.Logger
@@ -161,14 +152,16 @@ func (c *Client) Close() {
 	}
 }
 
-func migrator(db *database.DB) (*rivermigrate.Migrator[*sql.Tx], error) {
-	var driver riverdriver.Driver[*sql.Tx]
+// driverFor returns River's driver for db's dialect, without a listener.
+func driverFor(db *database.DB) riverdriver.Driver[*sql.Tx] {
 	if db.Dialect() == database.SQLite {
-		driver = riversqlite.New(db.SQL())
-	} else {
-		driver = riverdatabasesql.New(db.SQL())
+		return riversqlite.New(db.SQL())
 	}
-	return rivermigrate.New(driver, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	return riverdatabasesql.New(db.SQL())
+}
+
+func migrator(db *database.DB) (*rivermigrate.Migrator[*sql.Tx], error) {
+	return rivermigrate.New(driverFor(db), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
 }
 
 // Migrate applies River's own schema migrations and returns the ones applied.

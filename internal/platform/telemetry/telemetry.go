@@ -36,17 +36,23 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if ctx == nil {
 		return h.Handler.Handle(ctx, r)
 	}
-	have := make(map[string]bool, r.NumAttrs()+len(h.preset))
-	for k := range h.preset {
-		have[k] = true
-	}
-	r.Attrs(func(a slog.Attr) bool { have[a.Key] = true; return true })
 	for _, a := range h.from(ctx) {
-		if !have[a.Key] { // the record's own value wins; JSON keys must not repeat
+		if !h.preset[a.Key] && !hasAttr(r, a.Key) { // JSON keys must not repeat
 			r.AddAttrs(a)
 		}
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// hasAttr reports whether r carries an attribute named key. Every log line
+// passes here, so it scans rather than building a set.
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
