@@ -1,18 +1,28 @@
-// Package apperr holds the error kinds that domain code marks its errors with.
+// Package apperr holds the error kinds that domain code marks its errors with,
+// and the one error type that pairs a kind with a message for the client.
 //
-// Domain code wraps a sentinel to say what kind of failure happened:
+// What a client reads and what the log reads are kept apart. Domain code
+// says what the client may read with [New] or [Errorf]:
 //
-//	return fmt.Errorf("order %s: %w", id, apperr.ErrNotFound)
+//	return apperr.New(apperr.ErrNotFound, "no such order")
 //
-// and only the HTTP layer (package httpx) maps a kind to a status code.
+// and wraps freely for context, which only the log sees:
+//
+//	return fmt.Errorf("cancel order %s: %w", id, err)
+//
+// Only the HTTP layer (package httpx) maps a kind to a status code, and it
+// shows the client [Message] of the error, never the wrapped chain.
 package apperr
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 )
 
-// The error kinds. Test for them with errors.Is.
+// The error kinds. Test for them with errors.Is. Their text is for logs; a
+// client reading a bare kind sees its status's standard text.
 var (
 	ErrInvalid         = errors.New("invalid input")           // 400
 	ErrUnauthenticated = errors.New("authentication required") // 401
@@ -25,13 +35,113 @@ var (
 	ErrUnavailable     = errors.New("temporarily unavailable") // 503
 )
 
+// Error is an error of a known kind with a message chosen to be shown to the
+// client. Its text, for logs, also carries the cause.
+type Error struct {
+	// Kind is one of the Err* kinds above, or an error that wraps one (a
+	// finer kind of a package's own, such as httpx's unsupported media type).
+	Kind error
+	// Message is safe to show to the client; empty means the kind's
+	// status text.
+	Message string
+	// RetryAfter, if positive, tells the client when to try again.
+	RetryAfter time.Duration
+	// Err is the cause, for the log only; it may be nil.
+	Err error
+}
+
+// New returns an *Error of kind with message for the client.
+func New(kind error, message string) error {
+	return &Error{Kind: kind, Message: message}
+}
+
+// Errorf returns an *Error of kind whose client message is formatted with
+// fmt.Sprintf. Put no error's text in it: to keep a cause, use [Wrap].
+func Errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error of kind with message for the client, keeping err as
+// its cause for errors.Is and the log.
+func Wrap(err, kind error, message string) error {
+	return &Error{Kind: kind, Message: message, Err: err}
+}
+
+// Error reads "message: cause" (the kind's text when there is no message).
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" && e.Kind != nil {
+		msg = e.Kind.Error()
+	}
+	if e.Err != nil {
+		return msg + ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is see both the kind and the cause.
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// Message returns what a client may read of err: the message of the
+// outermost *Error or *ValidationError in its chain, or "" if none has one
+// (the caller then shows the status's standard text).
+func Message(err error) string {
+	var msg string
+	walk(err, func(err error) bool {
+		switch e := err.(type) {
+		case *Error:
+			msg = e.Message
+		case *ValidationError:
+			msg = e.Error()
+		}
+		return msg == ""
+	})
+	return msg
+}
+
+// RetryAfter returns the RetryAfter of the outermost *Error in err's chain
+// that sets one, or 0.
+func RetryAfter(err error) time.Duration {
+	var d time.Duration
+	walk(err, func(err error) bool {
+		if e, ok := err.(*Error); ok {
+			d = e.RetryAfter
+		}
+		return d <= 0
+	})
+	return d
+}
+
+// walk calls visit on every error of err's tree, outermost first (the
+// order errors.As uses), until visit returns false.
+func walk(err error, visit func(error) bool) bool {
+	if err == nil {
+		return true
+	}
+	if !visit(err) {
+		return false
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return walk(u.Unwrap(), visit)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if !walk(e, visit) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // FieldError says what is wrong with one field of the input.
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
 }
 
-// ValidationError lists every bad field of one input. It is an ErrInvalid.
+// ValidationError lists every bad field of one input. It is an ErrInvalid,
+// and its text is written for the client.
 type ValidationError struct {
 	Fields []FieldError
 }
@@ -52,12 +162,6 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
 // Validation collects field errors; its zero value is ready to use.
-//
-//	var v apperr.Validation
-//	if in.Email == "" {
-//		v.Add("email", "is required")
-//	}
-//	return v.Err()
 type Validation struct {
 	fields []FieldError
 }
