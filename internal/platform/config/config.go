@@ -1,16 +1,19 @@
 // Package config reads the program's settings from environment variables,
-// once, at start-up, into a typed Config.
+// once, at start-up, into typed structs.
 //
-// Every variable is listed by Vars with its default and meaning; an empty
-// variable counts as unset and takes its default. Load checks every variable
-// before it returns, so one run reports every mistake:
+// Each part of the program that has settings declares them as a table of
+// [Var]s bound to the fields of its own struct (a [Section]): the platform's
+// are [Config]'s; each service has its own. [Load] reads them all, applies
+// defaults to the unset ones, and checks every variable before it returns,
+// so one run reports every mistake:
 //
-//	cfg, err := config.Load(getenv)
+//	cfg, err := config.Load(getenv, &authCfg)
 //	// SHUTDOWN_TIMEOUT: invalid value "ten": want a duration greater than zero, such as 15s
 //	// PORT: invalid value "0": want an integer from 1 to 65535
 //
-// Secrets (DATABASE_URL, SMTP_URL, CURSOR_SECRET, AUTH_SIGNING_KEY) never
-// appear in an error, and are masked when a Config is logged or printed.
+// The same tables document the variables ([Describe]) and show the settings
+// in effect ([Config.Settings]); a secret variable's value never appears in
+// an error, a log line or a listing.
 package config
 
 import (
@@ -25,9 +28,43 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
+
+// Var documents and parses one environment variable. The same table drives
+// parsing, documentation and the listing of settings, so the documented
+// default is the default Load applies.
+type Var struct {
+	Name string
+	// Default is the value Load uses when the variable is unset or empty. An
+	// empty Default means the field stays unset; Description says what that
+	// means.
+	Default string
+	// Want describes an acceptable value; an error about a bad value ends
+	// with it. Checks that span two variables say more.
+	Want        string
+	Description string
+	// Secret variables never have their value shown in errors, and are
+	// masked wherever settings are shown.
+	Secret bool
+	// Show, for a secret, returns the part of a value that may be shown (a
+	// URL with its password masked); nil shows nothing of it.
+	Show func(value string) string
+	// Parse stores a non-empty value in its destination, reporting false if
+	// the value is not acceptable.
+	Parse func(value string) bool
+}
+
+// Section is one part of the program's settings: its variables, bound to the
+// fields of the struct that implements it.
+type Section interface {
+	Vars() []Var
+}
+
+// Checker is a Section with checks that span its variables (or read the
+// platform's ENV), run by Load once every variable has been parsed.
+type Checker interface {
+	Check(k *Checks)
+}
 
 // The values of Config.DBDialect.
 const (
@@ -52,6 +89,7 @@ type Config struct {
 	DBDSN string
 
 	LogLevel        slog.Level    // LOG_LEVEL
+	LogFormat       string        // LOG_FORMAT: "text", "json", or "" to pick by terminal
 	RequestTimeout  time.Duration // REQUEST_TIMEOUT
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
 	ShutdownDelay   time.Duration // SHUTDOWN_DELAY, always less than ShutdownTimeout
@@ -88,23 +126,16 @@ type Config struct {
 	// PublicURL is PUBLIC_URL, an absolute http or https URL without a
 	// trailing "/", query, fragment or user, so links are PublicURL + "/path".
 	// Always https in production.
-	PublicURL string
-	// AuthSigningKey is AUTH_SIGNING_KEY as given: empty, or a key set that
-	// authn.ParseKeys accepts. Empty happens only in development, where the
-	// caller uses authn.LoadOrCreateDevKey instead.
-	AuthSigningKey    string
-	AccessTokenTTL    time.Duration // ACCESS_TOKEN_TTL, from 1m to 24h
-	RefreshTokenTTL   time.Duration // REFRESH_TOKEN_TTL, always greater than AccessTokenTTL
-	TrustedProxyCount int           // TRUSTED_PROXY_COUNT, for ratelimit.ClientIP
-
-	RateLimitAuth    ratelimit.Rate // RATE_LIMIT_AUTH, per client IP
-	RateLimitAccount ratelimit.Rate // RATE_LIMIT_ACCOUNT, per email address
-	RateLimitAPI     ratelimit.Rate // RATE_LIMIT_API, per authenticated principal
+	PublicURL         string
+	TrustedProxyCount int // TRUSTED_PROXY_COUNT, for ratelimit.ClientIP
 
 	// TLSCertFile and TLSKeyFile are both set (serve HTTPS) or both empty.
 	// Load does not open them.
 	TLSCertFile string
 	TLSKeyFile  string
+
+	// settings are every variable's value in effect, secrets masked.
+	settings []Setting
 }
 
 // VarError says that one environment variable is unacceptable.
@@ -140,110 +171,61 @@ func (v Var) invalid(value, want string) *VarError {
 	return e
 }
 
-// Load reads every variable in Vars through getenv (os.Getenv in main),
-// applying defaults to the unset ones. If any variable is unacceptable it
-// returns a zero Config and an error joining one *VarError per bad variable,
-// in the order of Vars; errors.As finds the first.
+// Load reads the platform's variables ([Config.Vars]) and then every
+// section's through getenv (os.Getenv in main), applying defaults to the
+// unset ones, and runs the checks of every [Checker]. If any variable is
+// unacceptable it returns a zero Config and an error joining one *VarError
+// per bad variable, in table order; errors.As finds the first. Sections are
+// filled in place. Load panics if two tables declare the same variable, or a
+// default does not parse: both are bugs in a table, not an operator's
+// mistakes.
 //
-// With ENV=production, CURSOR_SECRET must be set and must not be a
-// placeholder, AUTH_SIGNING_KEY must be set, and PUBLIC_URL must be an
-// https URL (its http default is refused). An empty DATABASE_URL is accepted
-// there (SQLite on a persistent disk is legitimate); the caller may warn
-// about it.
-func Load(getenv func(string) string) (Config, error) {
-	var (
-		c    Config
-		errs []*VarError
-		// set and ok record, by name, which variables were given and which
-		// parsed, so that checks spanning two variables run only on good
-		// values and blame the variable the user actually set.
-		set = make(map[string]bool)
-		ok  = make(map[string]bool)
-	)
-	for _, v := range vars {
-		value := getenv(v.Name)
-		if value == "" {
-			// A default that does not parse is a bug in the table, which
-			// TestLoadDefaults catches, not a mistake of the operator's.
-			if v.Default != "" && !v.set(&c, v.Default) {
-				panic("config: default of " + v.Name + " does not parse")
+// With ENV=production, CURSOR_SECRET and SMTP_URL must be set (the secret
+// not a placeholder) and PUBLIC_URL must be an https URL. An empty
+// DATABASE_URL is accepted there (SQLite on a persistent disk is
+// legitimate); the caller may warn about it.
+func Load(getenv func(string) string, sections ...Section) (Config, error) {
+	var c Config
+	sections = append([]Section{&c}, sections...)
+	k := &Checks{getenv: getenv, vars: map[string]Var{}, given: map[string]bool{}, parsed: map[string]bool{}}
+	var order []string
+	for _, sec := range sections {
+		for _, v := range sec.Vars() {
+			if _, dup := k.vars[v.Name]; dup {
+				panic("config: " + v.Name + " is declared twice")
 			}
-			ok[v.Name] = true
-			continue
-		}
-		set[v.Name] = true
-		if !v.set(&c, value) {
-			errs = append(errs, v.invalid(value, v.Want))
-			continue
-		}
-		ok[v.Name] = true
-	}
-
-	if !set["DATABASE_URL"] {
-		c.DBDialect, c.DBDSN = DialectSQLite, filepath.Join(c.DataDir, "rightsize.db")
-	}
-
-	if ok["SHUTDOWN_DELAY"] && ok["SHUTDOWN_TIMEOUT"] && c.ShutdownDelay >= c.ShutdownTimeout {
-		errs = append(errs, byName("SHUTDOWN_DELAY").invalid(getenv("SHUTDOWN_DELAY"),
-			fmt.Sprintf("a duration of zero or more, less than SHUTDOWN_TIMEOUT (%s)", c.ShutdownTimeout)))
-	}
-
-	// REFRESH_TOKEN_TTL is blamed whichever was set: its default (720h) is
-	// above ACCESS_TOKEN_TTL's largest value (24h), so only setting it can
-	// make the two conflict.
-	if ok["ACCESS_TOKEN_TTL"] && ok["REFRESH_TOKEN_TTL"] && c.RefreshTokenTTL <= c.AccessTokenTTL {
-		errs = append(errs, byName("REFRESH_TOKEN_TTL").invalid(getenv("REFRESH_TOKEN_TTL"),
-			fmt.Sprintf("a duration of at least 1h, greater than ACCESS_TOKEN_TTL (%s)", c.AccessTokenTTL)))
-	}
-
-	if ok["DB_MAX_IDLE_CONNS"] && ok["DB_MAX_OPEN_CONNS"] && c.DBMaxIdleConns > c.DBMaxOpenConns {
-		if set["DB_MAX_IDLE_CONNS"] {
-			errs = append(errs, byName("DB_MAX_IDLE_CONNS").invalid(getenv("DB_MAX_IDLE_CONNS"),
-				fmt.Sprintf("an integer from 0 to DB_MAX_OPEN_CONNS (%d)", c.DBMaxOpenConns)))
-		} else {
-			c.DBMaxIdleConns = c.DBMaxOpenConns
+			k.vars[v.Name] = v
+			order = append(order, v.Name)
+			value := getenv(v.Name)
+			if value == "" {
+				if v.Default != "" && !v.Parse(v.Default) {
+					panic("config: default of " + v.Name + " does not parse")
+				}
+				k.parsed[v.Name] = true
+				c.settings = append(c.settings, Setting{Name: v.Name, Value: shown(v, v.Default), Default: true})
+				continue
+			}
+			k.given[v.Name] = true
+			c.settings = append(c.settings, Setting{Name: v.Name, Value: shown(v, value)})
+			if !v.Parse(value) {
+				k.Fail(v.Name, v.Want)
+				continue
+			}
+			k.parsed[v.Name] = true
 		}
 	}
-
-	switch {
-	case set["TLS_CERT_FILE"] && !set["TLS_KEY_FILE"]:
-		errs = append(errs, byName("TLS_KEY_FILE").invalid("", "a private key file path, since TLS_CERT_FILE is set"))
-	case set["TLS_KEY_FILE"] && !set["TLS_CERT_FILE"]:
-		errs = append(errs, byName("TLS_CERT_FILE").invalid("", "a certificate file path, since TLS_KEY_FILE is set"))
-	}
-
-	if ok["ENV"] && ok["CURSOR_SECRET"] {
-		secret := byName("CURSOR_SECRET")
-		switch {
-		case c.Production() && !set[secret.Name]:
-			errs = append(errs, secret.invalid("", secret.Want+" (required when ENV=production)"))
-		case c.Production() && placeholder(c.CursorSecret):
-			errs = append(errs, secret.invalid(getenv(secret.Name), secret.Want+", random rather than a placeholder"))
-		case !set[secret.Name]:
-			c.CursorSecret = make([]byte, minSecretLen)
-			rand.Read(c.CursorSecret) // never fails: crypto/rand crashes the program instead.
-			c.CursorSecretGenerated = true
+	k.production = k.parsed["ENV"] && c.Production()
+	for _, sec := range sections {
+		if ch, ok := sec.(Checker); ok {
+			ch.Check(k)
 		}
 	}
-
-	if ok["ENV"] && c.Production() {
-		if key := byName("AUTH_SIGNING_KEY"); !set[key.Name] {
-			errs = append(errs, key.invalid("", key.Want+" (required when ENV=production)"))
-		}
-		// The console mailer would write verification and reset links, which
-		// are credentials, into the logs.
-		if smtp := byName("SMTP_URL"); !set[smtp.Name] {
-			errs = append(errs, smtp.invalid("", smtp.Want+" (required when ENV=production)"))
-		}
-		if u := byName("PUBLIC_URL"); ok[u.Name] && !strings.HasPrefix(asciiLower(c.PublicURL), "https://") {
-			errs = append(errs, u.invalid(getenv(u.Name), wantHTTPS+" (required when ENV=production)"))
-		}
-	}
-
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b *VarError) int { return index(a.Name) - index(b.Name) })
-		joined := make([]error, len(errs))
-		for i, e := range errs {
+	if len(k.errs) > 0 {
+		slices.SortStableFunc(k.errs, func(a, b *VarError) int {
+			return slices.Index(order, a.Name) - slices.Index(order, b.Name)
+		})
+		joined := make([]error, len(k.errs))
+		for i, e := range k.errs {
 			joined[i] = e
 		}
 		return Config{}, errors.Join(joined...)
@@ -251,14 +233,93 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// Checks is what a [Checker] checks with: which variables were given and
+// parsed, and where it reports a bad one.
+type Checks struct {
+	getenv        func(string) string
+	vars          map[string]Var
+	given, parsed map[string]bool
+	production    bool
+	errs          []*VarError
+}
+
+// Given reports whether the variable was set (to a non-empty value).
+func (k *Checks) Given(name string) bool { return k.given[name] }
+
+// Parsed reports whether every named variable has a good value, given or
+// default: checks spanning variables run only on good values, so that they
+// blame the variable the operator actually got wrong.
+func (k *Checks) Parsed(names ...string) bool {
+	for _, n := range names {
+		if !k.parsed[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// Production reports whether ENV is production.
+func (k *Checks) Production() bool { return k.production }
+
+// Fail reports that the variable's value (as given; "" when unset) is
+// unacceptable, wanting want.
+func (k *Checks) Fail(name, want string) {
+	v, ok := k.vars[name]
+	if !ok {
+		panic("config: check of undeclared variable " + name)
+	}
+	k.parsed[name] = false
+	k.errs = append(k.errs, v.invalid(k.getenv(name), want))
+}
+
+// Check runs the platform's checks that span variables.
+func (c *Config) Check(k *Checks) {
+	if !k.Given("DATABASE_URL") {
+		c.DBDialect, c.DBDSN = DialectSQLite, filepath.Join(c.DataDir, "rightsize.db")
+	}
+	if k.Parsed("SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT") && c.ShutdownDelay >= c.ShutdownTimeout {
+		k.Fail("SHUTDOWN_DELAY", fmt.Sprintf("a duration of zero or more, less than SHUTDOWN_TIMEOUT (%s)", c.ShutdownTimeout))
+	}
+	if k.Parsed("DB_MAX_IDLE_CONNS", "DB_MAX_OPEN_CONNS") && c.DBMaxIdleConns > c.DBMaxOpenConns {
+		if k.Given("DB_MAX_IDLE_CONNS") {
+			k.Fail("DB_MAX_IDLE_CONNS", fmt.Sprintf("an integer from 0 to DB_MAX_OPEN_CONNS (%d)", c.DBMaxOpenConns))
+		} else {
+			c.DBMaxIdleConns = c.DBMaxOpenConns
+		}
+	}
+	switch {
+	case k.Given("TLS_CERT_FILE") && !k.Given("TLS_KEY_FILE"):
+		k.Fail("TLS_KEY_FILE", "a private key file path, since TLS_CERT_FILE is set")
+	case k.Given("TLS_KEY_FILE") && !k.Given("TLS_CERT_FILE"):
+		k.Fail("TLS_CERT_FILE", "a certificate file path, since TLS_KEY_FILE is set")
+	}
+	if k.Parsed("ENV", "CURSOR_SECRET") {
+		want := k.vars["CURSOR_SECRET"].Want
+		switch {
+		case k.Production() && !k.Given("CURSOR_SECRET"):
+			k.Fail("CURSOR_SECRET", want+" (required when ENV=production)")
+		case k.Production() && placeholder(c.CursorSecret):
+			k.Fail("CURSOR_SECRET", want+", random rather than a placeholder")
+		case !k.Given("CURSOR_SECRET"):
+			c.CursorSecret = make([]byte, minSecretLen)
+			rand.Read(c.CursorSecret) // never fails: crypto/rand crashes the program instead.
+			c.CursorSecretGenerated = true
+		}
+	}
+	if k.Production() {
+		// The console mailer would write verification and reset links, which
+		// are credentials, into the logs.
+		if !k.Given("SMTP_URL") {
+			k.Fail("SMTP_URL", k.vars["SMTP_URL"].Want+" (required when ENV=production)")
+		}
+		if k.Parsed("PUBLIC_URL") && !strings.HasPrefix(asciiLower(c.PublicURL), "https://") {
+			k.Fail("PUBLIC_URL", wantHTTPS+" (required when ENV=production)")
+		}
+	}
+}
+
 // wantHTTPS is PUBLIC_URL's Want in production.
 const wantHTTPS = "an absolute https:// URL with a host and no query, fragment or user, such as https://app.example.com"
-
-func byName(name string) Var { return vars[index(name)] }
-
-func index(name string) int {
-	return slices.IndexFunc(vars, func(v Var) bool { return v.Name == name })
-}
 
 // placeholder reports whether a secret looks like one a person typed or
 // copied from an example rather than generated: long enough to pass the
@@ -282,75 +343,65 @@ func (c Config) Production() bool { return c.Env == envProduction }
 // Addr is the HTTP listen address, ":PORT".
 func (c Config) Addr() string { return ":" + strconv.Itoa(c.Port) }
 
-// LogValue is a group of every field keyed by its variable's lowercase name,
-// for logging the effective configuration at start. CursorSecret and
-// AuthSigningKey are never shown, not even in part, and the passwords in
-// DATABASE_URL and SMTP_URL read "xxxxx".
+// Setting is one variable's value in effect.
+type Setting struct {
+	Name string
+	// Value is as given or defaulted; for a secret, only what its Var's Show
+	// reveals, or "(redacted)".
+	Value string
+	// Default is true when the variable was unset and took its default.
+	Default bool
+}
+
+// shown is what may be shown of a variable's value.
+func shown(v Var, value string) string {
+	switch {
+	case !v.Secret || value == "":
+		return value
+	case v.Show != nil:
+		return v.Show(value)
+	}
+	return redacted
+}
+
+// Settings returns every variable Load read, of every section, with its
+// value in effect, secrets masked, in table order.
+func (c Config) Settings() []Setting { return slices.Clone(c.settings) }
+
+// LogValue is a group of every setting keyed by its variable's lowercase
+// name, for logging the configuration at start. Secrets are masked: the
+// group is made from [Config.Settings].
 func (c Config) LogValue() slog.Value {
-	// A SQLite location holds no credentials and is not a hierarchical URL,
-	// so only a PostgreSQL URL goes through maskURL.
-	dbURL, dsn := c.DatabaseURL, c.DBDSN
-	if c.DBDialect == DialectPostgres {
-		dbURL, dsn = maskURL(dbURL), maskURL(dsn)
+	attrs := make([]slog.Attr, len(c.settings))
+	for i, s := range c.settings {
+		attrs[i] = slog.String(strings.ToLower(s.Name), s.Value)
 	}
-	secret, signingKey := "", ""
-	if len(c.CursorSecret) > 0 {
-		secret = redacted
-	}
-	if c.AuthSigningKey != "" {
-		signingKey = redacted
-	}
-	return slog.GroupValue(
-		slog.String("env", c.Env),
-		slog.Int("port", c.Port),
-		slog.String("data_dir", c.DataDir),
-		slog.String("database_url", dbURL),
-		slog.String("db_dialect", c.DBDialect),
-		slog.String("db_dsn", dsn),
-		slog.String("log_level", c.LogLevel.String()),
-		slog.String("request_timeout", c.RequestTimeout.String()),
-		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
-		slog.String("shutdown_delay", c.ShutdownDelay.String()),
-		slog.String("db_query_timeout", c.QueryTimeout.String()),
-		slog.Int64("slow_query_ms", c.SlowQuery.Milliseconds()),
-		slog.String("metrics_addr", c.MetricsAddr),
-		slog.Bool("auto_migrate", c.AutoMigrate),
-		slog.Int("db_max_open_conns", c.DBMaxOpenConns),
-		slog.Int("db_max_idle_conns", c.DBMaxIdleConns),
-		slog.String("db_conn_max_lifetime", c.DBConnMaxLifetime.String()),
-		slog.String("services", strings.Join(c.Services, ",")),
-		slog.Bool("worker", c.Worker),
-		slog.Int("worker_concurrency", c.WorkerConcurrency),
-		slog.String("smtp_url", maskURL(c.SMTPURL)),
-		slog.String("mail_from", c.MailFrom),
-		slog.String("outbound_timeout", c.OutboundTimeout.String()),
-		slog.Int64("max_body_bytes", c.MaxBodyBytes),
-		slog.String("cursor_secret", secret),
-		slog.Bool("cursor_secret_generated", c.CursorSecretGenerated),
-		slog.String("public_url", c.PublicURL),
-		slog.String("auth_signing_key", signingKey),
-		slog.String("access_token_ttl", c.AccessTokenTTL.String()),
-		slog.String("refresh_token_ttl", c.RefreshTokenTTL.String()),
-		slog.Int("trusted_proxy_count", c.TrustedProxyCount),
-		slog.String("rate_limit_auth", c.RateLimitAuth.String()),
-		slog.String("rate_limit_account", c.RateLimitAccount.String()),
-		slog.String("rate_limit_api", c.RateLimitAPI.String()),
-		slog.String("tls_cert_file", c.TLSCertFile),
-		slog.String("tls_key_file", c.TLSKeyFile),
-	)
+	return slog.GroupValue(attrs...)
 }
 
 // String renders c as LogValue does, so that printing a Config with %v
 // cannot leak a secret.
 func (c Config) String() string {
 	var b strings.Builder
-	for i, a := range c.LogValue().Group() {
+	for i, s := range c.settings {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s=%q", a.Key, a.Value.String())
+		fmt.Fprintf(&b, "%s=%q", strings.ToLower(s.Name), s.Value)
 	}
 	return b.String()
+}
+
+// Describe lists the variables of the platform and of every section, in the
+// order Load reads them, for documentation (`rightsize help env`, the
+// README).
+func Describe(sections ...Section) []Var {
+	var c Config
+	vars := c.Vars()
+	for _, s := range sections {
+		vars = append(vars, s.Vars()...)
+	}
+	return vars
 }
 
 // maskURL replaces the password of a URL, and any query parameter that looks
