@@ -5,35 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/config"
-	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
 // goodSecret passes every production check.
 const goodSecret = "k3J9vQ2xLr8TzW5mN7pB4sYcF6hD1gAe"
 
-// signingKey and oldSigningKey are valid AUTH_SIGNING_KEY entries: base64
-// of 32-byte seeds.
-const (
-	signingKey    = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-	oldSigningKey = "ZWZnaGlqa2xtbm9wcXJzdHV2d3h5ent8fX5/gIGCg4Q="
-)
-
 // production returns an environment that passes every production check,
 // with the given variables added or replaced.
 func production(vars map[string]string) map[string]string {
 	out := map[string]string{
-		"ENV":              "production",
-		"CURSOR_SECRET":    goodSecret,
-		"AUTH_SIGNING_KEY": signingKey,
-		"PUBLIC_URL":       "https://app.example.com",
-		"SMTP_URL":         "smtps://mailer:pw@smtp.example.com",
+		"ENV":           "production",
+		"CURSOR_SECRET": goodSecret,
+		"PUBLIC_URL":    "https://app.example.com",
+		"SMTP_URL":      "smtps://mailer:pw@smtp.example.com",
 	}
 	for k, v := range vars {
 		out[k] = v
@@ -75,6 +68,23 @@ func names(errs []*config.VarError) []string {
 	return out
 }
 
+// fieldDiffs compares the exported fields of two Configs (the settings
+// behind LogValue are compared through Settings).
+func fieldDiffs(got, want config.Config) []string {
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	var diffs []string
+	for i := range g.NumField() {
+		f := g.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if a, b := g.Field(i).Interface(), w.Field(i).Interface(); !reflect.DeepEqual(a, b) {
+			diffs = append(diffs, fmt.Sprintf("%s: got %#v, want %#v", f.Name, a, b))
+		}
+	}
+	return diffs
+}
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
 	got, err := config.Load(env(nil))
@@ -96,6 +106,7 @@ func TestLoadDefaults(t *testing.T) {
 		DBDialect:             config.DialectSQLite,
 		DBDSN:                 "data/rightsize.db",
 		LogLevel:              slog.LevelInfo,
+		LogFormat:             "",
 		RequestTimeout:        10 * time.Second,
 		ShutdownTimeout:       15 * time.Second,
 		ShutdownDelay:         0,
@@ -115,16 +126,17 @@ func TestLoadDefaults(t *testing.T) {
 		MaxBodyBytes:          1 << 20,
 		CursorSecretGenerated: true,
 		PublicURL:             "http://localhost:8080",
-		AuthSigningKey:        "",
-		AccessTokenTTL:        15 * time.Minute,
-		RefreshTokenTTL:       30 * 24 * time.Hour,
 		TrustedProxyCount:     0,
-		RateLimitAuth:         ratelimit.Rate{Events: 10, Per: time.Minute},
-		RateLimitAccount:      ratelimit.Rate{Events: 5, Per: time.Minute},
-		RateLimitAPI:          ratelimit.Rate{Events: 600, Per: time.Minute},
+		TLSCertFile:           "",
+		TLSKeyFile:            "",
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Load(empty environment):\n got %#v\nwant %#v", got, want)
+	for _, d := range fieldDiffs(got, want) {
+		t.Errorf("Load(empty environment): %s", d)
+	}
+	for _, s := range got.Settings() {
+		if !s.Default {
+			t.Errorf("%s: Default false, want true: nothing was given", s.Name)
+		}
 	}
 	if got.Production() {
 		t.Errorf("Production() = true, want false by default")
@@ -178,6 +190,10 @@ func TestLoadGoodValues(t *testing.T) {
 		{map[string]string{"LOG_LEVEL": "INFO"}, func(c config.Config) any { return c.LogLevel }, slog.LevelInfo},
 		{map[string]string{"LOG_LEVEL": "Warn"}, func(c config.Config) any { return c.LogLevel }, slog.LevelWarn},
 		{map[string]string{"LOG_LEVEL": "error"}, func(c config.Config) any { return c.LogLevel }, slog.LevelError},
+		{map[string]string{"LOG_FORMAT": "text"}, func(c config.Config) any { return c.LogFormat }, "text"},
+		{map[string]string{"LOG_FORMAT": "json"}, func(c config.Config) any { return c.LogFormat }, "json"},
+		{map[string]string{"LOG_FORMAT": "JSON"}, func(c config.Config) any { return c.LogFormat }, "json"},
+		{map[string]string{"LOG_FORMAT": "Text"}, func(c config.Config) any { return c.LogFormat }, "text"},
 		{map[string]string{"REQUEST_TIMEOUT": "1m30s"}, func(c config.Config) any { return c.RequestTimeout }, 90 * time.Second},
 		{map[string]string{"SHUTDOWN_TIMEOUT": "2s"}, func(c config.Config) any { return c.ShutdownTimeout }, 2 * time.Second},
 		{map[string]string{"SHUTDOWN_DELAY": "5s"}, func(c config.Config) any { return c.ShutdownDelay }, 5 * time.Second},
@@ -226,29 +242,8 @@ func TestLoadGoodValues(t *testing.T) {
 		{map[string]string{"PUBLIC_URL": "https://example.com/app//"}, func(c config.Config) any { return c.PublicURL }, "https://example.com/app"},
 		{map[string]string{"PUBLIC_URL": "http://[::1]:3000"}, func(c config.Config) any { return c.PublicURL }, "http://[::1]:3000"},
 		{production(map[string]string{"PUBLIC_URL": "HTTPS://App.Example.com:8443/"}), func(c config.Config) any { return c.PublicURL }, "HTTPS://App.Example.com:8443"},
-		{map[string]string{"AUTH_SIGNING_KEY": signingKey}, func(c config.Config) any { return c.AuthSigningKey }, signingKey},
-		{
-			// Rotation: the new key first, the old one still verifying; any
-			// base64 form ParseKeys reads.
-			map[string]string{"AUTH_SIGNING_KEY": signingKey + " , " + strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(oldSigningKey), "=")},
-			func(c config.Config) any { return c.AuthSigningKey },
-			signingKey + " , ZWZnaGlqa2xtbm9wcXJzdHV2d3h5ent8fX5_gIGCg4Q",
-		},
-		{map[string]string{"ACCESS_TOKEN_TTL": "1m"}, func(c config.Config) any { return c.AccessTokenTTL }, time.Minute},
-		{map[string]string{"ACCESS_TOKEN_TTL": "24h"}, func(c config.Config) any { return c.AccessTokenTTL }, 24 * time.Hour},
-		{map[string]string{"REFRESH_TOKEN_TTL": "1h"}, func(c config.Config) any { return c.RefreshTokenTTL }, time.Hour},
-		{map[string]string{"REFRESH_TOKEN_TTL": "8760h"}, func(c config.Config) any { return c.RefreshTokenTTL }, 365 * 24 * time.Hour},
-		{
-			map[string]string{"ACCESS_TOKEN_TTL": "2h", "REFRESH_TOKEN_TTL": "2h1s"},
-			func(c config.Config) any { return []time.Duration{c.AccessTokenTTL, c.RefreshTokenTTL} },
-			[]time.Duration{2 * time.Hour, 2*time.Hour + time.Second},
-		},
 		{map[string]string{"TRUSTED_PROXY_COUNT": "1"}, func(c config.Config) any { return c.TrustedProxyCount }, 1},
 		{map[string]string{"TRUSTED_PROXY_COUNT": "10"}, func(c config.Config) any { return c.TrustedProxyCount }, 10},
-		{map[string]string{"RATE_LIMIT_AUTH": "20/h"}, func(c config.Config) any { return c.RateLimitAuth }, ratelimit.Rate{Events: 20, Per: time.Hour}},
-		{map[string]string{"RATE_LIMIT_ACCOUNT": "3/30s"}, func(c config.Config) any { return c.RateLimitAccount }, ratelimit.Rate{Events: 3, Per: 30 * time.Second}},
-		{map[string]string{"RATE_LIMIT_API": "100/s"}, func(c config.Config) any { return c.RateLimitAPI }, ratelimit.Rate{Events: 100, Per: time.Second}},
-		{map[string]string{"RATE_LIMIT_API": "1000/day"}, func(c config.Config) any { return c.RateLimitAPI }, ratelimit.Rate{Events: 1000, Per: 24 * time.Hour}},
 		{
 			map[string]string{"TLS_CERT_FILE": "/tls/cert.pem", "TLS_KEY_FILE": "/tls/key.pem"},
 			func(c config.Config) any { return []string{c.TLSCertFile, c.TLSKeyFile} },
@@ -291,6 +286,10 @@ func TestLoadBadValues(t *testing.T) {
 		{"DATABASE_URL", "sqlite:x.db?_pragma=foreign_keys(1)", nil, ""},
 		{"LOG_LEVEL", "trace", nil, `LOG_LEVEL: invalid value "trace": want debug, info, warn or error`},
 		{"LOG_LEVEL", "INFO+2", nil, ""},
+		{"LOG_FORMAT", "yaml", nil, `LOG_FORMAT: invalid value "yaml": want text or json`},
+		{"LOG_FORMAT", "logfmt", nil, ""},
+		{"LOG_FORMAT", " json", nil, ""},
+		{"LOG_FORMAT", "\u212Aext", nil, ""}, // not text: only A-Z are folded
 		{"REQUEST_TIMEOUT", "10", nil, `REQUEST_TIMEOUT: invalid value "10": want a duration greater than zero, such as 10s`},
 		{"REQUEST_TIMEOUT", "0s", nil, ""},
 		{"REQUEST_TIMEOUT", "-1s", nil, ""},
@@ -360,36 +359,9 @@ func TestLoadBadValues(t *testing.T) {
 		{"PUBLIC_URL", "https://app.example.com:port", nil, ""},
 		{"PUBLIC_URL", "https://app.example.com/my app", nil, ""},
 		{"PUBLIC_URL", " https://app.example.com", nil, ""},
-		{"AUTH_SIGNING_KEY", "short", nil, "AUTH_SIGNING_KEY: invalid value (redacted): want distinct base64 Ed25519 seeds of 32 bytes each, separated by commas, such as `openssl rand -base64 32` prints"},
-		{"AUTH_SIGNING_KEY", "AAAAAAAAAAAAAAAAAAAAAA==", nil, ""}, // 16 bytes
-		{"AUTH_SIGNING_KEY", signingKey + ",", nil, ""},
-		{"AUTH_SIGNING_KEY", signingKey + ", ," + oldSigningKey, nil, ""},
-		{"AUTH_SIGNING_KEY", ",", nil, ""},
-		{"AUTH_SIGNING_KEY", " ", nil, ""},
-		{"AUTH_SIGNING_KEY", signingKey + "," + signingKey, nil, ""},
-		{"AUTH_SIGNING_KEY", goodSecret, nil, ""}, // long enough, but not base64 of 32 bytes
-		{"ACCESS_TOKEN_TTL", "59s", nil, `ACCESS_TOKEN_TTL: invalid value "59s": want a duration from 1m to 24h, such as 15m`},
-		{"ACCESS_TOKEN_TTL", "24h1s", nil, ""},
-		{"ACCESS_TOKEN_TTL", "15", nil, ""},
-		{"ACCESS_TOKEN_TTL", "-15m", nil, ""},
-		{"REFRESH_TOKEN_TTL", "59m", nil, `REFRESH_TOKEN_TTL: invalid value "59m": want a duration of at least 1h, such as 720h`},
-		{"REFRESH_TOKEN_TTL", "30d", nil, ""},
-		{"REFRESH_TOKEN_TTL", "-720h", nil, ""},
-		{"REFRESH_TOKEN_TTL", "2h", map[string]string{"ACCESS_TOKEN_TTL": "3h"}, `REFRESH_TOKEN_TTL: invalid value "2h": want a duration of at least 1h, greater than ACCESS_TOKEN_TTL (3h0m0s)`},
-		{"REFRESH_TOKEN_TTL", "24h", map[string]string{"ACCESS_TOKEN_TTL": "24h"}, `REFRESH_TOKEN_TTL: invalid value "24h": want a duration of at least 1h, greater than ACCESS_TOKEN_TTL (24h0m0s)`},
 		{"TRUSTED_PROXY_COUNT", "-1", nil, `TRUSTED_PROXY_COUNT: invalid value "-1": want an integer from 0 to 10`},
 		{"TRUSTED_PROXY_COUNT", "11", nil, ""},
 		{"TRUSTED_PROXY_COUNT", "one", nil, ""},
-		{"RATE_LIMIT_AUTH", "10", nil, `RATE_LIMIT_AUTH: invalid value "10": want a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)`},
-		{"RATE_LIMIT_AUTH", "0/min", nil, ""},
-		{"RATE_LIMIT_AUTH", "-1/min", nil, ""},
-		{"RATE_LIMIT_AUTH", "10/fortnight", nil, ""},
-		{"RATE_LIMIT_AUTH", "10/0s", nil, ""},
-		{"RATE_LIMIT_AUTH", "2/1ns", nil, ""}, // more than one event per nanosecond
-		{"RATE_LIMIT_ACCOUNT", "five/min", nil, `RATE_LIMIT_ACCOUNT: invalid value "five/min": want a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)`},
-		{"RATE_LIMIT_ACCOUNT", "5/-1m", nil, ""},
-		{"RATE_LIMIT_API", "600 per minute", nil, `RATE_LIMIT_API: invalid value "600 per minute": want a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)`},
-		{"RATE_LIMIT_API", "1.5/s", nil, ""},
 		{"TLS_CERT_FILE", "", map[string]string{"TLS_KEY_FILE": "/k.pem"}, "TLS_CERT_FILE: not set: want a certificate file path, since TLS_KEY_FILE is set"},
 		{"TLS_KEY_FILE", "", map[string]string{"TLS_CERT_FILE": "/c.pem"}, "TLS_KEY_FILE: not set: want a private key file path, since TLS_CERT_FILE is set"},
 	}
@@ -416,7 +388,7 @@ func TestLoadBadValues(t *testing.T) {
 			}
 		})
 	}
-	for _, v := range config.Vars() {
+	for _, v := range config.Describe() {
 		if v.Name == "DATA_DIR" {
 			continue // every non-empty path is acceptable
 		}
@@ -438,11 +410,10 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 		"CURSOR_SECRET":    "short",
 		"ENV":              "staging",
 		"LOG_LEVEL":        "loud",
-		"RATE_LIMIT_API":   "lots",
-		"ACCESS_TOKEN_TTL": "1s",
+		"LOG_FORMAT":       "xml",
 	}))
 	got := names(varErrors(t, err))
-	want := []string{"ENV", "PORT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "SERVICES", "CURSOR_SECRET", "ACCESS_TOKEN_TTL", "RATE_LIMIT_API", "TLS_CERT_FILE"}
+	want := []string{"ENV", "PORT", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_TIMEOUT", "SERVICES", "CURSOR_SECRET", "TLS_CERT_FILE"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got errors for %v, want %v\n%v", got, want, err)
 	}
@@ -454,7 +425,6 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 
 func TestLoadProduction(t *testing.T) {
 	t.Parallel()
-	const wantKey = "distinct base64 Ed25519 seeds of 32 bytes each, separated by commas, such as `openssl rand -base64 32` prints"
 	const wantHTTPS = "an absolute https:// URL with a host and no query, fragment or user, such as https://app.example.com (required when ENV=production)"
 	tests := []struct {
 		desc string
@@ -468,19 +438,16 @@ func TestLoadProduction(t *testing.T) {
 		{"changeme", map[string]string{"CURSOR_SECRET": "changeme-changeme-changeme-changeme"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
 		{"secret", map[string]string{"CURSOR_SECRET": "this-is-my-Secret-cursor-key-1234"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
 		{"example", map[string]string{"CURSOR_SECRET": "example-key-0123456789abcdefghijklmnop"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
-		{"missing signing key", map[string]string{"AUTH_SIGNING_KEY": ""}, "AUTH_SIGNING_KEY: not set: want " + wantKey + " (required when ENV=production)"},
-		{"bad signing key", map[string]string{"AUTH_SIGNING_KEY": "short"}, "AUTH_SIGNING_KEY: invalid value (redacted): want " + wantKey},
-		{"two signing keys", map[string]string{"AUTH_SIGNING_KEY": signingKey + "," + oldSigningKey}, ""},
 		{"default public url", map[string]string{"PUBLIC_URL": ""}, "PUBLIC_URL: not set: want " + wantHTTPS},
 		{"http public url", map[string]string{"PUBLIC_URL": "http://app.example.com"}, `PUBLIC_URL: invalid value "http://app.example.com": want ` + wantHTTPS},
 		{"console mailer", map[string]string{"SMTP_URL": ""}, "SMTP_URL: not set: want an smtp:// or smtps:// URL with a host, such as smtps://user:pass@smtp.example.com:465 (required when ENV=production)"},
 		{"bad public url", map[string]string{"PUBLIC_URL": "app.example.com"}, `PUBLIC_URL: invalid value "app.example.com": want an absolute http:// or https:// URL with a host and no query, fragment or user, such as https://app.example.com`},
 		{
 			"everything missing",
-			map[string]string{"CURSOR_SECRET": "", "AUTH_SIGNING_KEY": "", "PUBLIC_URL": ""},
-			"CURSOR_SECRET: not set: want a random key of at least 32 bytes (required when ENV=production)\n" +
-				"PUBLIC_URL: not set: want " + wantHTTPS + "\n" +
-				"AUTH_SIGNING_KEY: not set: want " + wantKey + " (required when ENV=production)",
+			map[string]string{"CURSOR_SECRET": "", "PUBLIC_URL": "", "SMTP_URL": ""},
+			"SMTP_URL: not set: want an smtp:// or smtps:// URL with a host, such as smtps://user:pass@smtp.example.com:465 (required when ENV=production)\n" +
+				"CURSOR_SECRET: not set: want a random key of at least 32 bytes (required when ENV=production)\n" +
+				"PUBLIC_URL: not set: want " + wantHTTPS,
 		},
 	}
 	for _, tt := range tests {
@@ -492,7 +459,7 @@ func TestLoadProduction(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Load error: %v", err)
 				}
-				if !c.Production() || c.CursorSecretGenerated || string(c.CursorSecret) != vars["CURSOR_SECRET"] || c.AuthSigningKey != vars["AUTH_SIGNING_KEY"] {
+				if !c.Production() || c.CursorSecretGenerated || string(c.CursorSecret) != vars["CURSOR_SECRET"] {
 					t.Errorf("got Production %v, generated %v; want production with the given secrets", c.Production(), c.CursorSecretGenerated)
 				}
 				return
@@ -525,19 +492,15 @@ func TestSecretsNeverShown(t *testing.T) {
 		hidden []string
 	}{
 		{"valid secrets", map[string]string{
-			"DATABASE_URL":     "postgres://app:" + pw + "@db/app?sslmode=require&password=" + pw + "q",
-			"SMTP_URL":         "smtps://mailer:" + pw + "x@smtp.example.com:465",
-			"CURSOR_SECRET":    goodSecret,
-			"AUTH_SIGNING_KEY": signingKey + "," + oldSigningKey,
-		}, []string{pw, goodSecret, signingKey, oldSigningKey, signingKey[:20], oldSigningKey[:20]}},
+			"DATABASE_URL":  "postgres://app:" + pw + "@db/app?sslmode=require&password=" + pw + "q",
+			"SMTP_URL":      "smtps://mailer:" + pw + "x@smtp.example.com:465",
+			"CURSOR_SECRET": goodSecret,
+		}, []string{pw, goodSecret}},
 		{"invalid database url", map[string]string{"DATABASE_URL": "mysql://app:" + pw + "@db/app"}, []string{pw}},
 		{"database url with a bad port", map[string]string{"DATABASE_URL": "postgres://app:" + pw + "@db:port/app"}, []string{pw}},
 		{"invalid smtp url", map[string]string{"SMTP_URL": "smtp://app:" + pw + "@"}, []string{pw}},
 		{"short cursor secret", map[string]string{"CURSOR_SECRET": pw}, []string{pw}},
 		{"placeholder in production", map[string]string{"ENV": "production", "CURSOR_SECRET": pw + "-changeme-changeme"}, []string{pw}},
-		{"invalid signing key", map[string]string{"AUTH_SIGNING_KEY": signingKey + "," + pw}, []string{pw, signingKey}},
-		{"duplicate signing key", map[string]string{"AUTH_SIGNING_KEY": signingKey + "," + signingKey}, []string{signingKey}},
-		{"signing key in production", production(map[string]string{"AUTH_SIGNING_KEY": signingKey}), []string{signingKey, goodSecret}},
 		{"generated secret", nil, nil},
 	}
 	for _, tt := range tests {
@@ -567,61 +530,130 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 }
 
+// logged is the environment TestLogValue and TestString load.
+var logged = map[string]string{
+	"DATABASE_URL":  "postgres://app:pw@db:5432/app?sslmode=require",
+	"SMTP_URL":      "smtp://mailer:pw@localhost:1025",
+	"CURSOR_SECRET": goodSecret,
+	"SERVICES":      "auth,billing",
+	"PUBLIC_URL":    "https://app.example.com/",
+	"LOG_FORMAT":    "json",
+}
+
 func TestLogValue(t *testing.T) {
 	t.Parallel()
+	c, err := config.Load(env(logged))
+	if err != nil {
+		t.Fatalf("Load error: %v", err)
+	}
+	group := c.LogValue().Group()
+	vars := config.Describe()
+	if len(group) != len(vars) {
+		t.Fatalf("LogValue has %d attributes, want one per variable (%d): %v", len(group), len(vars), c.LogValue())
+	}
+	got := make(map[string]string)
+	for i, a := range group {
+		if want := strings.ToLower(vars[i].Name); a.Key != want {
+			t.Errorf("attribute %d is %q, want %q (table order)", i, a.Key, want)
+		}
+		got[a.Key] = a.Value.String()
+	}
+	for key, want := range map[string]string{
+		// Secrets, masked.
+		"database_url":  "postgres://app:xxxxx@db:5432/app?sslmode=require",
+		"smtp_url":      "smtp://mailer:xxxxx@localhost:1025",
+		"cursor_secret": "(redacted)",
+		// Values as given or defaulted, not as parsed.
+		"services":            "auth,billing",
+		"public_url":          "https://app.example.com/",
+		"log_format":          "json",
+		"shutdown_timeout":    "15s",
+		"slow_query_ms":       "100",
+		"log_level":           "info",
+		"trusted_proxy_count": "0",
+		"tls_cert_file":       "",
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s: got %q (present %v), want %q", key, v, ok, want)
+		}
+	}
+}
+
+func TestString(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(logged))
+	if err != nil {
+		t.Fatalf("Load error: %v", err)
+	}
+	s := c.String()
+	for _, want := range []string{
+		`env="development" port="8080" data_dir="./data" database_url="postgres://app:xxxxx@db:5432/app?sslmode=require" log_level="info" log_format="json" `,
+		` smtp_url="smtp://mailer:xxxxx@localhost:1025" `,
+		` cursor_secret="(redacted)" public_url="https://app.example.com/" `,
+		` tls_key_file=""`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("String() = %s\nwant it to contain %s", s, want)
+		}
+	}
+	if !strings.HasSuffix(s, ` tls_key_file=""`) {
+		t.Errorf("String() = %s, want it to end with the last variable", s)
+	}
+	if n := strings.Count(s, `="`); n != len(config.Describe()) {
+		t.Errorf("String() has %d settings, want %d: %s", n, len(config.Describe()), s)
+	}
+	if got := fmt.Sprintf("%v|%+v|%s", c, c, &c); got != s+"|"+s+"|"+s {
+		t.Errorf("formatting a Config does not use String: %s", got)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	t.Parallel()
 	c, err := config.Load(env(map[string]string{
-		"DATABASE_URL":     "postgres://app:pw@db:5432/app?sslmode=require",
-		"SMTP_URL":         "smtp://mailer:pw@localhost:1025",
-		"CURSOR_SECRET":    goodSecret,
-		"SERVICES":         "auth,billing",
-		"AUTH_SIGNING_KEY": signingKey,
-		"PUBLIC_URL":       "https://app.example.com/",
-		"RATE_LIMIT_API":   "100/1m30s",
+		"PORT":          "3000",
+		"DATABASE_URL":  "postgres://app:pw@db/app",
+		"CURSOR_SECRET": goodSecret,
+		"SMTP_URL":      "smtp://mail.internal:25",
 	}))
 	if err != nil {
 		t.Fatalf("Load error: %v", err)
 	}
-	got := make(map[string]string)
-	for _, a := range c.LogValue().Group() {
-		got[a.Key] = a.Value.String()
+	settings := c.Settings()
+	vars := config.Describe()
+	if len(settings) != len(vars) {
+		t.Fatalf("got %d settings, want one per variable (%d)", len(settings), len(vars))
 	}
-	for _, v := range config.Vars() {
-		if _, ok := got[strings.ToLower(v.Name)]; !ok {
-			t.Errorf("LogValue has no %q", strings.ToLower(v.Name))
+	want := map[string]config.Setting{
+		"PORT":          {Name: "PORT", Value: "3000"},
+		"DATABASE_URL":  {Name: "DATABASE_URL", Value: "postgres://app:xxxxx@db/app"},
+		"CURSOR_SECRET": {Name: "CURSOR_SECRET", Value: "(redacted)"},
+		// A secret's Show is applied even when nothing in it is hidden.
+		"SMTP_URL": {Name: "SMTP_URL", Value: "smtp://mail.internal:25"},
+	}
+	for i, s := range settings {
+		v := vars[i]
+		if s.Name != v.Name {
+			t.Errorf("setting %d is %s, want %s (table order)", i, s.Name, v.Name)
+			continue
+		}
+		w, given := want[s.Name]
+		if !given {
+			w = config.Setting{Name: v.Name, Value: v.Default, Default: true}
+		}
+		if s != w {
+			t.Errorf("got %+v, want %+v", s, w)
 		}
 	}
-	if len(got) != len(c.LogValue().Group()) {
-		t.Errorf("LogValue has a key twice: %v", c.LogValue())
-	}
-	for key, want := range map[string]string{
-		"database_url":        "postgres://app:xxxxx@db:5432/app?sslmode=require",
-		"db_dsn":              "postgres://app:xxxxx@db:5432/app?sslmode=require",
-		"db_dialect":          "postgres",
-		"smtp_url":            "smtp://mailer:xxxxx@localhost:1025",
-		"cursor_secret":       "(redacted)",
-		"services":            "auth,billing",
-		"shutdown_timeout":    "15s",
-		"slow_query_ms":       "100",
-		"log_level":           "INFO",
-		"auth_signing_key":    "(redacted)",
-		"public_url":          "https://app.example.com",
-		"access_token_ttl":    "15m0s",
-		"refresh_token_ttl":   "720h0m0s",
-		"trusted_proxy_count": "0",
-		"rate_limit_auth":     "10/min",
-		"rate_limit_account":  "5/min",
-		"rate_limit_api":      "100/1m30s",
-	} {
-		if got[key] != want {
-			t.Errorf("%s: got %q, want %q", key, got[key], want)
-		}
+	settings[0].Value = "changed"
+	if c.Settings()[0].Value == "changed" {
+		t.Errorf("Settings returns the Config's own slice; changing it changed the Config")
 	}
 }
 
 func TestVarsAreDocumented(t *testing.T) {
 	t.Parallel()
 	seen := make(map[string]bool)
-	for _, v := range config.Vars() {
+	for _, v := range config.Describe() {
 		if seen[v.Name] {
 			t.Errorf("%s listed twice", v.Name)
 		}
@@ -632,22 +664,532 @@ func TestVarsAreDocumented(t *testing.T) {
 	}
 }
 
+// widgetConfig is a section as a service declares one: a variable with a
+// default, a secret, and a check that spans them and reads ENV.
+type widgetConfig struct {
+	Size  int
+	Token string
+
+	// What Check saw, for the tests.
+	checked, production bool
+}
+
+const wantToken = "a token of at least 8 bytes without spaces"
+
+func (w *widgetConfig) Vars() []config.Var {
+	return []config.Var{
+		{
+			Name: "WIDGET_SIZE", Default: "3",
+			Want:        "an integer from 1 to 20",
+			Description: "Widgets per box.",
+			Parse:       config.Int(&w.Size, 1, 20),
+		},
+		{
+			Name:        "WIDGET_TOKEN",
+			Want:        wantToken,
+			Description: "Token for the widget API. Required in production.",
+			Secret:      true,
+			Parse: func(s string) bool {
+				if len(s) < 8 || strings.ContainsRune(s, ' ') {
+					return false
+				}
+				w.Token = s
+				return true
+			},
+		},
+	}
+}
+
+func (w *widgetConfig) Check(k *config.Checks) {
+	w.checked, w.production = true, k.Production()
+	switch {
+	case k.Production() && !k.Given("WIDGET_TOKEN"):
+		k.Fail("WIDGET_TOKEN", wantToken+" (required when ENV=production)")
+	case k.Given("WIDGET_TOKEN") && k.Parsed("WIDGET_SIZE", "WIDGET_TOKEN") && len(w.Token) < w.Size:
+		k.Fail("WIDGET_TOKEN", fmt.Sprintf("%s, and at least WIDGET_SIZE (%d)", wantToken, w.Size))
+	}
+}
+
+// gadgetConfig is a section without checks, whose secret has a Show.
+type gadgetConfig struct {
+	Endpoint *url.URL
+	Timeout  time.Duration
+}
+
+func (g *gadgetConfig) Vars() []config.Var {
+	return []config.Var{
+		{
+			Name: "GADGET_URL", Default: "https://gadget.example.com",
+			Want:        "an absolute URL",
+			Description: "Gadget service. Its password is masked in logs.",
+			Secret:      true,
+			Show: func(s string) string {
+				u, err := url.Parse(s)
+				if err != nil {
+					return "(redacted)"
+				}
+				return u.Redacted()
+			},
+			Parse: config.Func(&g.Endpoint, url.Parse),
+		},
+		{
+			Name: "GADGET_TIMEOUT", Default: "2s",
+			Want:        "a duration from 1ms to 1m",
+			Description: "Deadline for a call to the gadget service.",
+			Parse:       config.Duration(&g.Timeout, time.Millisecond, time.Minute),
+		},
+	}
+}
+
+// section is a table with an optional check, for testing Checks.
+type section struct {
+	vars  []config.Var
+	check func(*config.Checks)
+}
+
+func (s section) Vars() []config.Var { return s.vars }
+
+func (s section) Check(k *config.Checks) {
+	if s.check != nil {
+		s.check(k)
+	}
+}
+
+// accept is a Parse that takes any value.
+func accept(string) bool { return true }
+
+func TestSectionParsedAndDefaulted(t *testing.T) {
+	t.Parallel()
+	var w widgetConfig
+	var g gadgetConfig
+	c, err := config.Load(env(map[string]string{"PORT": "3000", "WIDGET_TOKEN": "tok-12345"}), &w, &g)
+	if err != nil {
+		t.Fatalf("Load error: %v", err)
+	}
+	if c.Port != 3000 || c.Env != "development" {
+		t.Errorf("platform: got Port %d, Env %q; want 3000, development", c.Port, c.Env)
+	}
+	if w.Size != 3 || w.Token != "tok-12345" || !w.checked {
+		t.Errorf("widget: got %+v; want the default size 3, the given token, checked", w)
+	}
+	if g.Endpoint == nil || g.Endpoint.String() != "https://gadget.example.com" || g.Timeout != 2*time.Second {
+		t.Errorf("gadget: got %+v, want its defaults", g)
+	}
+
+	w, g = widgetConfig{}, gadgetConfig{}
+	_, err = config.Load(env(map[string]string{"WIDGET_SIZE": "20", "WIDGET_TOKEN": "tok-0123456789abcdef", "GADGET_URL": "http://g.internal:81/v2", "GADGET_TIMEOUT": "1m"}), &w, &g)
+	if err != nil {
+		t.Fatalf("Load error: %v", err)
+	}
+	if w.Size != 20 || w.Token != "tok-0123456789abcdef" {
+		t.Errorf("widget: got %+v, want the given values", w)
+	}
+	if g.Endpoint == nil || g.Endpoint.Host != "g.internal:81" || g.Timeout != time.Minute {
+		t.Errorf("gadget: got %+v, want the given values", g)
+	}
+}
+
+func TestSectionErrorsInTableOrder(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"WIDGET_SIZE":    "0",
+		"GADGET_TIMEOUT": "1h",
+		"GADGET_URL":     "://no-scheme",
+		"TLS_KEY_FILE":   "/k.pem", // the platform's check blames TLS_CERT_FILE
+		"PORT":           "0",
+	}
+	tests := []struct {
+		sections []func() config.Section
+		want     []string
+	}{
+		{
+			[]func() config.Section{func() config.Section { return &gadgetConfig{} }, func() config.Section { return &widgetConfig{} }},
+			[]string{"PORT", "TLS_CERT_FILE", "GADGET_URL", "GADGET_TIMEOUT", "WIDGET_SIZE"},
+		},
+		{
+			[]func() config.Section{func() config.Section { return &widgetConfig{} }, func() config.Section { return &gadgetConfig{} }},
+			[]string{"PORT", "TLS_CERT_FILE", "WIDGET_SIZE", "GADGET_URL", "GADGET_TIMEOUT"},
+		},
+	}
+	for _, tt := range tests {
+		var sections []config.Section
+		for _, s := range tt.sections {
+			sections = append(sections, s())
+		}
+		c, err := config.Load(env(vars), sections...)
+		if got := names(varErrors(t, err)); !slices.Equal(got, tt.want) {
+			t.Errorf("got errors for %v, want %v\n%v", got, tt.want, err)
+		}
+		if len(c.Settings()) != 0 || c.Port != 0 {
+			t.Errorf("Load returned %v with its error, want a zero Config", c)
+		}
+		var ve *config.VarError
+		if !errors.As(err, &ve) || ve.Name != "PORT" {
+			t.Errorf("errors.As found %v, want the PORT error first", ve)
+		}
+	}
+	_, err := config.Load(env(map[string]string{"WIDGET_SIZE": "21"}), &widgetConfig{})
+	if want := `WIDGET_SIZE: invalid value "21": want an integer from 1 to 20`; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+func TestSectionCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc       string
+		env        map[string]string
+		want       string // the whole error, or "" for none
+		production bool   // what Check saw
+	}{
+		{"development without a token", nil, "", false},
+		{"production with a token", production(map[string]string{"WIDGET_TOKEN": "tok-12345"}), "", true},
+		{"production without a token", production(nil), "WIDGET_TOKEN: not set: want " + wantToken + " (required when ENV=production)", true},
+		{
+			"production, another variable bad", production(map[string]string{"PORT": "0"}),
+			`PORT: invalid value "0": want an integer from 1 to 65535` + "\n" +
+				"WIDGET_TOKEN: not set: want " + wantToken + " (required when ENV=production)",
+			true,
+		},
+		{
+			// A bad ENV is not production: the check does not pile on.
+			"bad ENV", map[string]string{"ENV": "prod"},
+			`ENV: invalid value "prod": want "development" or "production"`, false,
+		},
+		{
+			"token shorter than the size", map[string]string{"WIDGET_SIZE": "12", "WIDGET_TOKEN": "tok-123456"},
+			"WIDGET_TOKEN: invalid value (redacted): want " + wantToken + ", and at least WIDGET_SIZE (12)", false,
+		},
+		{"token as long as the size", map[string]string{"WIDGET_SIZE": "10", "WIDGET_TOKEN": "tok-123456"}, "", false},
+		{
+			// The check runs only on good values, so it blames only the size.
+			"bad size", map[string]string{"WIDGET_SIZE": "x", "WIDGET_TOKEN": "tok-123456"},
+			`WIDGET_SIZE: invalid value "x": want an integer from 1 to 20`, false,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			var w widgetConfig
+			_, err := config.Load(env(tt.env), &w)
+			if tt.want == "" && err != nil {
+				t.Errorf("Load error: %v", err)
+			}
+			if tt.want != "" && (err == nil || err.Error() != tt.want) {
+				t.Errorf("got error %v\nwant %s", err, tt.want)
+			}
+			varErrors(t, err)
+			if !w.checked || w.production != tt.production {
+				t.Errorf("Check ran %v and saw Production %v, want true and %v", w.checked, w.production, tt.production)
+			}
+		})
+	}
+}
+
+func TestChecks(t *testing.T) {
+	t.Parallel()
+	type seen struct{ given, parsed map[string]bool }
+	query := []string{"ENV", "PORT", "SHUTDOWN_DELAY", "X_SET", "X_BAD", "X_DEFAULT", "X_EMPTY", "X_UNDECLARED"}
+	look := func(k *config.Checks) seen {
+		s := seen{map[string]bool{}, map[string]bool{}}
+		for _, n := range query {
+			s.given[n], s.parsed[n] = k.Given(n), k.Parsed(n)
+		}
+		return s
+	}
+	var first, second seen
+	var parsedNone, parsedPair bool
+	a := section{
+		vars: []config.Var{
+			{Name: "X_SET", Want: "anything", Parse: accept},
+			{Name: "X_BAD", Want: "a good value", Parse: func(string) bool { return false }},
+			{Name: "X_DEFAULT", Default: "d", Want: "anything", Parse: accept},
+			{Name: "X_EMPTY", Want: "anything", Parse: accept},
+		},
+		check: func(k *config.Checks) {
+			first = look(k)
+			parsedNone, parsedPair = k.Parsed(), k.Parsed("X_SET", "X_BAD")
+			k.Fail("X_SET", "something else")
+			k.Fail("X_EMPTY", "a value, since X_SET is set")
+		},
+	}
+	b := section{check: func(k *config.Checks) { second = look(k) }}
+	_, err := config.Load(env(map[string]string{
+		"PORT":           "0",
+		"SHUTDOWN_DELAY": "20s", // the platform's check, run first, fails it
+		"X_SET":          "v",
+		"X_BAD":          "b",
+	}), a, b)
+
+	wantErr := `PORT: invalid value "0": want an integer from 1 to 65535` + "\n" +
+		`SHUTDOWN_DELAY: invalid value "20s": want a duration of zero or more, less than SHUTDOWN_TIMEOUT (15s)` + "\n" +
+		`X_SET: invalid value "v": want something else` + "\n" +
+		`X_BAD: invalid value "b": want a good value` + "\n" +
+		`X_EMPTY: not set: want a value, since X_SET is set`
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("got error:\n%v\nwant:\n%s", err, wantErr)
+	}
+	given := map[string]bool{"PORT": true, "SHUTDOWN_DELAY": true, "X_SET": true, "X_BAD": true}
+	parsed := map[string]bool{"ENV": true, "X_SET": true, "X_DEFAULT": true, "X_EMPTY": true}
+	for _, n := range query {
+		if first.given[n] != given[n] || second.given[n] != given[n] {
+			t.Errorf("Given(%s): got %v in the first check, %v in the second; want %v", n, first.given[n], second.given[n], given[n])
+		}
+		if first.parsed[n] != parsed[n] {
+			t.Errorf("Parsed(%s) in the first check: got %v, want %v", n, first.parsed[n], parsed[n])
+		}
+	}
+	if !parsedNone || parsedPair {
+		t.Errorf("got Parsed() %v, Parsed(X_SET, X_BAD) %v; want true, false", parsedNone, parsedPair)
+	}
+	// A check's Fail is seen by the checks after it.
+	if second.parsed["X_SET"] || second.parsed["X_EMPTY"] || !second.parsed["X_DEFAULT"] {
+		t.Errorf("second check saw Parsed %v, want X_SET and X_EMPTY failed by the first", second.parsed)
+	}
+}
+
+func TestChecksFailUndeclaredPanics(t *testing.T) {
+	t.Parallel()
+	s := section{check: func(k *config.Checks) { k.Fail("NOT_DECLARED", "anything") }}
+	msg := panicked(func() { config.Load(env(nil), s) })
+	if !strings.Contains(msg, "NOT_DECLARED") {
+		t.Errorf("got panic %q, want one naming NOT_DECLARED", msg)
+	}
+}
+
+// panicked runs f and returns what it panicked with, as a string, or "".
+func panicked(f func()) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprint(r)
+			if msg == "" {
+				msg = "(empty panic)"
+			}
+		}
+	}()
+	f()
+	return ""
+}
+
+func TestBadTablesPanic(t *testing.T) {
+	t.Parallel()
+	one := func(name string) config.Section {
+		return section{vars: []config.Var{{Name: name, Want: "anything", Parse: accept}}}
+	}
+	w := &widgetConfig{}
+	tests := []struct {
+		desc     string
+		sections []config.Section
+		name     string // the variable the panic must name
+		// setToo: Load panics also when the variable is set. A default is
+		// parsed only when it is used.
+		setToo bool
+	}{
+		{"two sections declare a variable", []config.Section{one("X_DUP"), &gadgetConfig{}, one("X_DUP")}, "X_DUP", true},
+		{"a section redeclares the platform's", []config.Section{one("PORT")}, "PORT", true},
+		{"a section redeclares a secret", []config.Section{&widgetConfig{}, one("WIDGET_TOKEN")}, "WIDGET_TOKEN", true},
+		{"one table declares a variable twice", []config.Section{section{vars: []config.Var{
+			{Name: "X_TWICE", Parse: accept}, {Name: "X_TWICE", Parse: accept},
+		}}}, "X_TWICE", true},
+		{"a section passed twice", []config.Section{w, w}, "WIDGET_SIZE", true},
+		{"a default that does not parse", []config.Section{section{vars: []config.Var{
+			{Name: "X_DEFAULT", Default: "ten", Want: "an integer", Parse: config.Int(new(int), 0, 100)},
+		}}}, "X_DEFAULT", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			envs := []map[string]string{nil}
+			if tt.setToo {
+				envs = append(envs, map[string]string{tt.name: "1"})
+			}
+			for _, set := range envs {
+				msg := panicked(func() { config.Load(env(set), tt.sections...) })
+				if !strings.Contains(msg, tt.name) {
+					t.Errorf("with %v: got panic %q, want one naming %s", set, msg, tt.name)
+				}
+			}
+		})
+	}
+}
+
+func TestSectionSecretNeverShown(t *testing.T) {
+	t.Parallel()
+	// Distinctive values, found nowhere else in the output.
+	const token = "Zq9-widget-T0KEN-xyzzy"
+	const pw = "Zq9-gadget-pw-plugh"
+	tests := []struct {
+		desc string
+		env  map[string]string
+		ok   bool
+	}{
+		{"valid", map[string]string{"WIDGET_TOKEN": token, "GADGET_URL": "https://svc:" + pw + "@g.example.com/"}, true},
+		{"valid with other errors", map[string]string{"WIDGET_TOKEN": token, "PORT": "0"}, false},
+		{"refused by Parse", map[string]string{"WIDGET_TOKEN": token + " x"}, false},
+		{"refused by Check", map[string]string{"WIDGET_SIZE": "20", "WIDGET_TOKEN": token[:15]}, false},
+		{"required in production", production(map[string]string{"WIDGET_TOKEN": token, "PORT": "x"}), false},
+		{"bad url", map[string]string{"GADGET_URL": "https://svc:" + pw + "@g.example.com:port/"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(env(tt.env), &widgetConfig{}, &gadgetConfig{})
+			if (err == nil) != tt.ok {
+				t.Fatalf("got error %v, want ok %v", err, tt.ok)
+			}
+			var out strings.Builder
+			if err != nil {
+				out.WriteString(err.Error())
+				for _, ve := range varErrors(t, err) {
+					fmt.Fprintf(&out, "%+v %#v", *ve, *ve)
+					if (ve.Name == "WIDGET_TOKEN" || ve.Name == "GADGET_URL") && ve.Value != "" && ve.Value != "(redacted)" {
+						t.Errorf("%s: VarError.Value %q, want (redacted)", ve.Name, ve.Value)
+					}
+				}
+			} else {
+				slog.New(slog.NewJSONHandler(&out, nil)).Info("config", "config", c)
+				slog.New(slog.NewTextHandler(&out, nil)).Info("config", "config", c)
+				fmt.Fprintf(&out, "%v %+v %s %v", c, c, c, c.Settings())
+				settings := make(map[string]string)
+				for _, s := range c.Settings() {
+					settings[s.Name] = s.Value
+				}
+				if got, want := settings["WIDGET_TOKEN"], "(redacted)"; got != want {
+					t.Errorf("WIDGET_TOKEN setting %q, want %q", got, want)
+				}
+				if got, want := settings["GADGET_URL"], "https://svc:xxxxx@g.example.com/"; got != want {
+					t.Errorf("GADGET_URL setting %q, want %q (its Show)", got, want)
+				}
+				for _, want := range []string{`widget_token="(redacted)"`, `gadget_url="https://svc:xxxxx@g.example.com/"`} {
+					if !strings.Contains(c.String(), want) {
+						t.Errorf("String() = %s\nwant it to contain %s", c, want)
+					}
+				}
+			}
+			for _, h := range []string{token, token[:15], pw} {
+				if strings.Contains(out.String(), h) {
+					t.Errorf("secret %q shown in:\n%s", h, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	varNames := func(vars []config.Var) []string {
+		var out []string
+		for _, v := range vars {
+			out = append(out, v.Name)
+		}
+		return out
+	}
+	var c config.Config
+	platform := varNames(config.Describe())
+	if want := varNames(c.Vars()); !slices.Equal(platform, want) {
+		t.Errorf("Describe() = %v, want the platform's table %v", platform, want)
+	}
+	if len(platform) == 0 || platform[0] != "ENV" || !slices.Contains(platform, "LOG_FORMAT") {
+		t.Errorf("Describe() = %v, want ENV first and LOG_FORMAT in it", platform)
+	}
+	// These moved to the sections of app and auth.
+	for _, moved := range []string{"AUTH_SIGNING_KEY", "RATE_LIMIT_API", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "RATE_LIMIT_AUTH", "RATE_LIMIT_ACCOUNT"} {
+		if slices.Contains(platform, moved) {
+			t.Errorf("the platform still declares %s", moved)
+		}
+	}
+
+	w, g := &widgetConfig{}, &gadgetConfig{}
+	got := config.Describe(g, w)
+	want := slices.Concat(platform, []string{"GADGET_URL", "GADGET_TIMEOUT", "WIDGET_SIZE", "WIDGET_TOKEN"})
+	if !slices.Equal(varNames(got), want) {
+		t.Errorf("Describe(gadget, widget) = %v, want %v", varNames(got), want)
+	}
+	tok := got[len(got)-1]
+	if !tok.Secret || tok.Want != wantToken || tok.Description == "" {
+		t.Errorf("Describe lost WIDGET_TOKEN's documentation: %+v", tok)
+	}
+	if w.Size != 0 || g.Endpoint != nil {
+		t.Errorf("Describe filled the sections (%+v, %+v); it only documents", w, g)
+	}
+	// Describe and Load read the same tables in the same order.
+	c, err := config.Load(env(nil), &gadgetConfig{}, &widgetConfig{})
+	if err != nil {
+		t.Fatalf("Load error: %v", err)
+	}
+	var settings []string
+	for _, s := range c.Settings() {
+		settings = append(settings, s.Name)
+	}
+	if !slices.Equal(settings, want) {
+		t.Errorf("Settings names %v, want Describe's %v", settings, want)
+	}
+}
+
+// parseCase is one value for a Parse: whether it is accepted and, if so,
+// what it stores.
+type parseCase[T any] struct {
+	in   string
+	ok   bool
+	want T
+}
+
+// checkParse runs a Parse made by mk on each case, its destination starting
+// at start, which a refused value must leave alone.
+func checkParse[T comparable](t *testing.T, name string, mk func(*T) func(string) bool, start T, cases []parseCase[T]) {
+	t.Helper()
+	for _, tt := range cases {
+		dst := start
+		ok := mk(&dst)(tt.in)
+		want := tt.want
+		if !tt.ok {
+			want = start
+		}
+		if ok != tt.ok || dst != want {
+			t.Errorf("%s(%q): got %v and %v, want %v and %v", name, tt.in, ok, dst, tt.ok, want)
+		}
+	}
+}
+
+func TestParseHelpers(t *testing.T) {
+	t.Parallel()
+	checkParse(t, "Duration", func(d *time.Duration) func(string) bool { return config.Duration(d, time.Second, time.Minute) }, 7, []parseCase[time.Duration]{
+		{"1s", true, time.Second}, {"1m", true, time.Minute}, {"1m0.5s", false, 0},
+		{"999ms", false, 0}, {"5", false, 0}, {"-1m", false, 0}, {"", false, 0},
+	})
+	checkParse(t, "Int", func(n *int) func(string) bool { return config.Int(n, -2, 5) }, 7, []parseCase[int]{
+		{"-2", true, -2}, {"0", true, 0}, {"5", true, 5}, {"+5", true, 5},
+		{"-3", false, 0}, {"6", false, 0}, {"1.0", false, 0}, {"one", false, 0}, {" 1", false, 0},
+	})
+	checkParse(t, "Bool", config.Bool, true, []parseCase[bool]{
+		{"false", true, false}, {"F", true, false}, {"0", true, false}, {"1", true, true},
+		{"yes", false, false}, {"off", false, false},
+	})
+	hex := func(s string) (int64, error) { return strconv.ParseInt(s, 16, 64) }
+	checkParse(t, "Func", func(n *int64) func(string) bool { return config.Func(n, hex) }, 7, []parseCase[int64]{
+		{"ff", true, 255}, {"0", true, 0}, {"fg", false, 0}, {"0x10", false, 0},
+	})
+}
+
 // FuzzLoad checks that Load never panics, that every error it returns is a
-// *VarError naming a variable, and that a secret's value is never kept in one.
+// *VarError naming a variable, that a secret's value is never kept in one,
+// and that what a loaded Config shows is its masked settings.
 func FuzzLoad(f *testing.F) {
-	f.Add("8080", "5s", "postgres://u:p@h/db", "auth,billing", goodSecret, "production", signingKey, "https://app.example.com/", "10/min")
-	f.Add("0", "-1s", "sqlite:", ",", "short", "development", signingKey+","+signingKey, "http://x?", "0/s")
-	f.Add("", "", "", "", "", "", "", "", "")
-	f.Add("65536", "1h", "smtp://x", "AUTH,auth", strings.Repeat("a", 40), "prod", " , ", "https://u:p@x", "5/1m30s")
-	f.Fuzz(func(t *testing.T, port, delay, dbURL, services, secret, mode, signing, publicURL, rate string) {
+	f.Add("8080", "5s", "postgres://u:p@h/db", "auth,billing", goodSecret, "production", "https://app.example.com/", "json", "3", "widget-token-0123")
+	f.Add("0", "-1s", "sqlite:", ",", "short", "development", "http://x?", "JSON ", "0", "short")
+	f.Add("", "", "", "", "", "", "", "", "", "")
+	f.Add("65536", "1h", "smtp://x", "AUTH,auth", strings.Repeat("a", 40), "prod", "https://u:p@x", "yaml", "20", "tok with space")
+	f.Fuzz(func(t *testing.T, port, delay, dbURL, services, secret, mode, publicURL, format, size, token string) {
 		vars := map[string]string{
 			"PORT": port, "SHUTDOWN_DELAY": delay, "DATABASE_URL": dbURL,
 			"SERVICES": services, "CURSOR_SECRET": secret, "ENV": mode,
-			"AUTH_SIGNING_KEY": signing, "PUBLIC_URL": publicURL, "RATE_LIMIT_AUTH": rate,
+			"PUBLIC_URL": publicURL, "LOG_FORMAT": format,
+			"WIDGET_SIZE": size, "WIDGET_TOKEN": token,
 		}
-		c, err := config.Load(env(vars))
+		var w widgetConfig
+		c, err := config.Load(env(vars), &w)
 		known := make(map[string]config.Var)
-		for _, v := range config.Vars() {
+		for _, v := range config.Describe(&widgetConfig{}) {
 			known[v.Name] = v
 		}
 		for _, ve := range varErrors(t, err) {
@@ -662,19 +1204,31 @@ func FuzzLoad(f *testing.F) {
 				t.Errorf("secret %s kept in error: Value %q", ve.Name, ve.Value)
 			}
 		}
+		if !w.checked {
+			t.Errorf("the section's Check did not run")
+		}
 		if err != nil {
 			return
 		}
-		others := port + delay + dbURL + services + mode + publicURL + rate
-		if len(secret) >= 32 && !strings.Contains(others+signing, secret) &&
-			strings.Contains(c.String(), secret) {
-			t.Errorf("CURSOR_SECRET shown in String: %s", c)
+		var str []string
+		group := c.LogValue().Group()
+		for i, s := range c.Settings() {
+			if (s.Name == "CURSOR_SECRET" || s.Name == "WIDGET_TOKEN") && s.Value != "" && s.Value != "(redacted)" {
+				t.Errorf("%s shown in Settings: %q", s.Name, s.Value)
+			}
+			if group[i].Key != strings.ToLower(s.Name) || group[i].Value.String() != s.Value {
+				t.Errorf("LogValue %v differs from setting %+v", group[i], s)
+			}
+			str = append(str, fmt.Sprintf("%s=%q", strings.ToLower(s.Name), s.Value))
 		}
-		if signing != "" && !strings.Contains(others+secret, signing) && strings.Contains(c.String(), signing) {
-			t.Errorf("AUTH_SIGNING_KEY shown in String: %s", c)
+		if s := strings.Join(str, " "); c.String() != s {
+			t.Errorf("String() = %s\nwant the settings: %s", c, s)
 		}
-		if c.Production() && !strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
-			t.Errorf("production with PUBLIC_URL %q", c.PublicURL)
+		if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+			t.Errorf("LogFormat %q", c.LogFormat)
+		}
+		if c.Production() && (!strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") || w.Token == "") {
+			t.Errorf("production with PUBLIC_URL %q, WIDGET_TOKEN set %v", c.PublicURL, w.Token != "")
 		}
 		if strings.HasSuffix(c.PublicURL, "/") {
 			t.Errorf("PublicURL %q ends in /", c.PublicURL)
