@@ -1,6 +1,7 @@
 // Package app is rightsize's composition root: it parses the command line and
-// the environment, wires the platform and the services together, and runs
-// them until told to stop.
+// the environment, builds the platform once, builds every service of the
+// catalog on it, wires what one service exports into what another declares,
+// and runs them until told to stop.
 package app
 
 import (
@@ -9,11 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
 	"strconv"
 	"strings"
-
-	"github.com/rightsize/rightsize/internal/platform/config"
 )
 
 // ErrUsage marks errors in how rightsize was invoked: an unknown command or
@@ -27,10 +25,6 @@ func (e usageError) Unwrap() []error { return []error{e.err, ErrUsage} }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// Version is the release this binary was built from, set at build time with
-// -ldflags "-X github.com/rightsize/rightsize/internal/app.Version=v1.2.3".
-var Version = "dev"
-
 const usage = `rightsize: a right-sized API backend (auth, billing, api, jobs) in one binary.
 
 Usage:
@@ -41,14 +35,18 @@ Usage:
   rightsize worker
         Run only the job worker (it answers /health and /ready on PORT too).
   rightsize migrate up|down|status
-        up: apply every pending migration (the application's, then River's);
-        down: roll back the application's latest migration; status: list them.
-  rightsize version
-        Print the version.
-  rightsize help
-        Print this help.
+        up: apply every pending migration (every service's, then River's);
+        down: roll back the latest migration; status: list them.
+  rightsize config
+        Print the settings in effect, from the environment and defaults,
+        secrets masked.
+  rightsize version (or --version)
+        Print the version, commit and build time.
+  rightsize help [env]
+        Print this help, or every environment variable with its default.
 
-Configuration comes from environment variables only; README.md lists them all.
+Configuration comes from environment variables only: rightsize help env
+lists them all.
 `
 
 // Run runs rightsize with the given command-line arguments (args[0] is the
@@ -62,16 +60,20 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		cmd, rest = rest[0], rest[1:]
 	}
-	switch cmd {
-	case "help":
+	switch {
+	case cmd == "help" && len(rest) == 0:
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "version":
-		fmt.Fprintf(stdout, "rightsize %s (%s)\n", Version, runtime.Version())
+	case cmd == "help" && len(rest) == 1 && rest[0] == "env":
+		return printVars(stdout, catalog)
+	case cmd == "help":
+		return usagef("help takes no argument or env, not %q", strings.Join(rest, " "))
+	case cmd == "version" || (cmd == "serve" && len(rest) == 1 && (rest[0] == "--version" || rest[0] == "-version")):
+		fmt.Fprintln(stdout, versionLine())
 		return nil
 	}
 
-	if cmd != "serve" && cmd != "worker" && cmd != "migrate" {
+	if cmd != "serve" && cmd != "worker" && cmd != "migrate" && cmd != "config" {
 		return usagef("unknown command %q (see rightsize help)", cmd)
 	}
 	fs := flag.NewFlagSet("rightsize "+cmd, flag.ContinueOnError)
@@ -104,19 +106,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return getenv(name)
 	}
-	cfg, err := config.Load(env)
+	cfg, err := load(env, catalog)
 	if err != nil {
-		return usageError{fmt.Errorf("invalid configuration:\n%w", err)}
+		return err
 	}
 
 	switch cmd {
-	case "serve":
-		return serve(ctx, cfg, catalog, stdout)
-	case "worker":
-		cfg.Services, cfg.Worker = []string{}, true
-		return serve(ctx, cfg, catalog, stdout)
+	case "config":
+		return printSettings(stdout, cfg.platform)
 	case "migrate":
 		return migrate(ctx, cfg, fs.Args(), stdout)
+	case "worker":
+		cfg.platform.Services, cfg.platform.Worker = []string{}, true
 	}
-	panic("unreachable")
+	return serve(ctx, cfg, stdout)
 }

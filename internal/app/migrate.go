@@ -4,45 +4,100 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"text/tabwriter"
 
+
 	"github.com/rightsize/rightsize/internal/jobs"
-	"github.com/rightsize/rightsize/internal/migrations"
-	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/database"
+	"github.com/rightsize/rightsize/internal/service"
 )
 
-// migrateUp applies every pending migration and logs each.
-func migrateUp(ctx context.Context, db *database.DB, logger *slog.Logger) error {
-	ours, river, err := migrations.Up(ctx, db)
+// schema returns the migrations of every service of catalog for db's
+// dialect, merged into one directory: goose applies them in version order
+// with one version table, and refuses two files of the same version.
+func schema(catalog []service.Def, d database.Dialect) (fs.FS, error) {
+	sets := map[string]fs.FS{}
+	for _, def := range catalog {
+		if def.Migrations == nil {
+			continue
+		}
+		dir, err := fs.Sub(def.Migrations, string(d))
+		if err != nil {
+			return nil, fmt.Errorf("migrations of %s: %w", def.Name, err)
+		}
+		sets[def.Name] = dir
+	}
+	return database.MergeMigrations(sets)
+}
+
+// Migrate applies every pending migration of every service of the catalog,
+// then River's, as two steps because River's cannot run inside goose's. On
+// PostgreSQL it holds the migration lock throughout, so instances starting
+// together take turns. It returns what each step applied.
+func Migrate(ctx context.Context, db *database.DB) (ours, river []database.Migration, err error) {
+	return migrateAll(ctx, db, catalog)
+}
+
+func migrateAll(ctx context.Context, db *database.DB, catalog []service.Def) (ours, river []database.Migration, err error) {
+	fsys, err := schema(catalog, db.Dialect())
+	if err != nil {
+		return nil, nil, err
+	}
+	err = database.WithMigrationLock(ctx, db, func() error {
+		if ours, err = database.MigrateUp(ctx, db, fsys); err != nil {
+			return err
+		}
+		river, err = jobs.Migrate(ctx, db)
+		return err
+	})
+	return ours, river, err
+}
+
+// migrateUp applies every pending migration and logs each, at DEBUG when
+// quiet (in development, where a first start would print a dozen lines)
+// with one INFO line counting them.
+func migrateUp(ctx context.Context, db *database.DB, catalog []service.Def, logger *slog.Logger, quiet bool) error {
+	ours, river, err := migrateAll(ctx, db, catalog)
+	level := slog.LevelInfo
+	if quiet {
+		level = slog.LevelDebug
+	}
 	for _, m := range ours {
-		logger.Info("migrated", slog.String("source", "app"), slog.Int64("version", m.Version), slog.String("name", m.Name))
+		logger.Log(ctx, level, "migrated", slog.String("source", "app"), slog.Int64("version", m.Version), slog.String("name", m.Name))
 	}
 	for _, m := range river {
-		logger.Info("migrated", slog.String("source", "river"), slog.Int64("version", m.Version), slog.String("name", m.Name))
+		logger.Log(ctx, level, "migrated", slog.String("source", "river"), slog.Int64("version", m.Version), slog.String("name", m.Name))
+	}
+	if quiet && len(ours)+len(river) > 0 {
+		logger.Info("migrations applied", slog.Int("app", len(ours)), slog.Int("river", len(river)))
 	}
 	return err
 }
 
 // migrate runs `rightsize migrate up|down|status`.
-func migrate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+func migrate(ctx context.Context, cfg *loaded, args []string, stdout io.Writer) error {
 	if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
 		return usagef("migrate wants one of up, down, status (see rightsize help)")
 	}
-	logger := newLogger(cfg, stdout)
-	db, err := openDB(ctx, cfg, logger, nil)
+	logger := newLogger(cfg.platform, stdout)
+	db, err := openDB(ctx, cfg.platform, logger, nil)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	fsys, err := schema(cfg.catalog, db.Dialect())
+	if err != nil {
+		return err
+	}
 
 	switch args[0] {
 	case "up":
-		return migrateUp(ctx, db, logger)
+		return migrateUp(ctx, db, cfg.catalog, logger, false)
 	case "down":
 		return database.WithMigrationLock(ctx, db, func() error {
-			m, err := database.MigrateDown(ctx, db, migrations.For(db.Dialect()))
+			m, err := database.MigrateDown(ctx, db, fsys)
 			if err != nil {
 				return err
 			}
@@ -50,7 +105,7 @@ func migrate(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 			return nil
 		})
 	}
-	ours, err := database.MigrationStatus(ctx, db, migrations.For(db.Dialect()))
+	ours, err := database.MigrationStatus(ctx, db, fsys)
 	if err != nil {
 		return err
 	}

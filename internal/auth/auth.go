@@ -8,74 +8,89 @@
 // refresh token is used once, and presenting a used one revokes every token
 // of its login (its family); every email is a job inserted in the
 // transaction of the change that causes it.
+//
+// Its operations (SignUp, LogIn, Refresh, ResetPassword, CreateAPIKey, ...)
+// are methods with plain arguments, callable from a handler, a job or a
+// test alike; the handlers only decode, call and encode.
 package auth
 
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"io/fs"
 	"time"
 
 	"github.com/rightsize/rightsize/internal/jobs"
 	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/mail"
 	"github.com/rightsize/rightsize/internal/platform/ratelimit"
+	"github.com/rightsize/rightsize/internal/service"
 )
 
-// Options configure the auth service.
-type Options struct {
-	DB   *database.DB
-	Jobs *jobs.Client
-	Keys *authn.Keys
-	// PublicURL is where users reach the product; links in emails start with it.
-	PublicURL       string
-	AccessTokenTTL  time.Duration
-	RefreshTokenTTL time.Duration
-	// IPLimit limits the credential endpoints per client IP; AccountLimit per
-	// email address, so that one address cannot be attacked or mail-bombed
-	// from many IPs.
-	IPLimit        *ratelimit.Limiter
-	AccountLimit   *ratelimit.Limiter
-	TrustedProxies int
-	CursorSecret   []byte
+// Def is the auth service as app's catalog lists it.
+var Def = service.Define("auth", Migrations, New)
+
+// Migrations holds the service's schema: goose files in sqlite/ and
+// postgres/, the same versions in both.
+var Migrations = sub(migrationFiles, "migrations")
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+func sub(fsys fs.FS, dir string) fs.FS {
+	f, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // a constant directory embedded above
+	}
+	return f
 }
 
 // Service is the auth service.
 type Service struct {
+	service.Defaults
 	db         *database.DB
 	jobs       *jobs.Client
 	keys       *authn.Keys
+	mailer     mail.Mailer
 	publicURL  string
 	accessTTL  time.Duration
 	refreshTTL time.Duration
-	ipLimit    *ratelimit.Limiter
-	acctLimit  *ratelimit.Limiter
-	proxies    int
-	keyPager   *httpx.Pager
-	now        func() time.Time
+	// ipLimit limits the credential endpoints per client IP; acctLimit per
+	// email address or account, so that one address cannot be attacked or
+	// mail-bombed from many IPs.
+	ipLimit   *ratelimit.Limiter
+	acctLimit *ratelimit.Limiter
+	proxies   int
+	keyPager  *httpx.Pager
 }
 
 // New returns the auth service.
-func New(o Options) *Service {
+func New(cfg *Config, d service.Deps) (*Service, error) {
 	// The first DummyVerify builds its hash; done now, the first login with
 	// an unknown email costs what every later one does.
 	go DummyVerify("")
 	return &Service{
-		db:         o.DB,
-		jobs:       o.Jobs,
-		keys:       o.Keys,
-		publicURL:  o.PublicURL,
-		accessTTL:  o.AccessTokenTTL,
-		refreshTTL: o.RefreshTokenTTL,
-		ipLimit:    o.IPLimit,
-		acctLimit:  o.AccountLimit,
-		proxies:    o.TrustedProxies,
-		keyPager:   httpx.NewPager(o.CursorSecret, "api-keys"),
-		now:        func() time.Time { return time.Now().UTC() },
-	}
+		db:         d.DB,
+		jobs:       d.Jobs,
+		keys:       d.Keys,
+		mailer:     d.Mailer,
+		publicURL:  d.Config.PublicURL,
+		accessTTL:  cfg.AccessTokenTTL,
+		refreshTTL: cfg.RefreshTokenTTL,
+		ipLimit:    ratelimit.New(cfg.RateLimitAuth, ratelimit.MaxKeys),
+		acctLimit:  ratelimit.New(cfg.RateLimitAccount, ratelimit.MaxKeys),
+		proxies:    d.Config.TrustedProxyCount,
+		keyPager:   httpx.NewPager(d.Config.CursorSecret, "api-keys"),
+	}, nil
 }
+
+// now is the time every operation stamps its rows with.
+func now() time.Time { return time.Now().UTC() }
 
 // How long the single-use tokens sent by email stay valid.
 const (

@@ -82,9 +82,9 @@ type tokenMailer struct {
 }
 
 func (m tokenMailer) send(ctx context.Context, u User, purpose string, ttl time.Duration, path string, message func(User, string) mail.Message) error {
-	now := time.Now().UTC()
+	t := now()
 	token, hash := newToken("")
-	if err := insertEmailToken(ctx, m.db, hash, purpose, u.ID, now.Add(ttl), now); err != nil {
+	if err := insertEmailToken(ctx, m.db, hash, purpose, u.ID, t.Add(ttl), t); err != nil {
 		return err
 	}
 	// A failed send is retried by River with a new token; the unused one
@@ -108,24 +108,24 @@ type cleanupWorker struct {
 }
 
 func (w *cleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) error {
-	n, err := deleteExpired(ctx, w.db, time.Now().UTC(), 1000)
+	n, err := deleteExpired(ctx, w.db, now(), 1000)
 	if err != nil {
 		return fmt.Errorf("auth cleanup after %d rows: %w", n, err)
 	}
 	return nil
 }
 
-// RegisterWorkers adds the auth service's job workers, which send their
-// emails with mailer; publicURL starts the links in them.
-func RegisterWorkers(w *river.Workers, db *database.DB, mailer mail.Mailer, publicURL string) {
-	tm := tokenMailer{db: db, mailer: mailer, publicURL: publicURL}
+// Workers registers the auth service's job workers, which send their emails
+// with the platform's mailer.
+func (s *Service) Workers(w *river.Workers) {
+	tm := tokenMailer{db: s.db, mailer: s.mailer, publicURL: s.publicURL}
 	river.AddWorker(w, &sendVerificationWorker{tokenMailer: tm})
 	river.AddWorker(w, &passwordResetWorker{tokenMailer: tm})
-	river.AddWorker(w, &cleanupWorker{db: db})
+	river.AddWorker(w, &cleanupWorker{db: s.db})
 }
 
 // Periodic lists the auth service's periodic jobs.
-func Periodic() []*river.PeriodicJob {
+func (s *Service) Periodic() []*river.PeriodicJob {
 	return []*river.PeriodicJob{jobs.Every(time.Hour, CleanupArgs{})}
 }
 

@@ -1,28 +1,23 @@
 package auth
 
-import "net/http"
-
-// Router is where the service registers its routes; *http.ServeMux is one.
-// The app's router requires credentials (package authn) on every route not
-// listed in Public.
-type Router interface {
-	Handle(pattern string, handler http.Handler)
-}
+import "github.com/rightsize/rightsize/internal/platform/httpx"
 
 // Public lists the routes that exist to obtain credentials, and so cannot
 // require them. Every other route of the service requires an access token
 // or an API key.
-var Public = []string{
-	"POST /v1/auth/signup",
-	"POST /v1/auth/login",
-	"POST /v1/auth/refresh",
-	"POST /v1/auth/verify-email",
-	"POST /v1/auth/password-reset",
-	"POST /v1/auth/password-reset/confirm",
+func (s *Service) Public() []string {
+	return []string{
+		"POST /v1/auth/signup",
+		"POST /v1/auth/login",
+		"POST /v1/auth/refresh",
+		"POST /v1/auth/verify-email",
+		"POST /v1/auth/password-reset",
+		"POST /v1/auth/password-reset/confirm",
+	}
 }
 
 // Routes registers the auth service's whole API on mux.
-func (s *Service) Routes(mux Router) {
+func (s *Service) Routes(mux httpx.Router) {
 	perIP := s.limitByIP
 	mux.Handle("POST /v1/auth/signup", perIP(s.signup()))
 	mux.Handle("POST /v1/auth/login", perIP(s.login()))

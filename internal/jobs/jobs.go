@@ -31,14 +31,8 @@ type Options struct {
 	Work bool
 	// Concurrency is how many jobs run at once in this process.
 	Concurrency int
-	// Periodic jobs are enqueued by whichever worker process is River's
-	// elected leader, so each runs once per interval however many run.
-	Periodic []*river.PeriodicJob
-	// PostgresURL opens a one-connection pool for LISTEN, so that on
-	// PostgreSQL a committed job starts without waiting for the next poll.
-	PostgresURL string
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // pollInterval bounds how long a committed job can wait before it is fetched
@@ -48,17 +42,21 @@ const pollInterval = 100 * time.Millisecond
 // Client inserts jobs and, when configured to, works them.
 type Client struct {
 	river    *river.Client[*sql.Tx]
+	workers  *river.Workers
 	listener *pgxpool.Pool
 	work     bool
 }
 
-// New builds a client over db that knows the workers in workers. It starts
-// nothing: call Start to begin working jobs.
-func New(ctx context.Context, db *database.DB, workers *river.Workers, o Options) (*Client, error) {
-	c := &Client{work: o.Work}
+// New builds a client over db with no workers yet: register them on
+// [Client.Workers], and periodic jobs with [Client.AddPeriodic], before
+// Start. It starts nothing. On PostgreSQL a working client opens a
+// one-connection pool for LISTEN, so that a committed job starts without
+// waiting for the next poll.
+func New(ctx context.Context, db *database.DB, o Options) (*Client, error) {
+	c := &Client{work: o.Work, workers: river.NewWorkers()}
 	driver := driverFor(db)
-	if db.Dialect() == database.Postgres && o.Work && o.PostgresURL != "" {
-		cfg, err := pgxpool.ParseConfig(o.PostgresURL)
+	if db.Dialect() == database.Postgres && o.Work {
+		cfg, err := pgxpool.ParseConfig(db.ConnString())
 		if err != nil {
 			return nil, fmt.Errorf("jobs: listener: %w", err)
 		}
@@ -76,13 +74,12 @@ func New(ctx context.Context, db *database.DB, workers *river.Workers, o Options
 	}
 	cfg := &river.Config{
 		Logger:            logger.With(slog.String("component", "river")),
-		Workers:           workers,
+		Workers:           c.workers,
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: pollInterval,
 	}
 	if o.Work {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Concurrency}}
-		cfg.PeriodicJobs = o.Periodic
 		if o.Registerer != nil {
 			m, err := newMetrics(o.Registerer)
 			if err != nil {
@@ -99,6 +96,21 @@ func New(ctx context.Context, db *database.DB, workers *river.Workers, o Options
 	}
 	c.river = rc
 	return c, nil
+}
+
+// Workers is the bundle a job's worker is registered on, with
+// river.AddWorker, before Start. A client that only inserts checks that each
+// job it inserts has a worker registered, so it needs them too.
+func (c *Client) Workers() *river.Workers { return c.workers }
+
+// AddPeriodic adds periodic jobs, before Start. They are enqueued by
+// whichever worker process is River's elected leader, so each runs once per
+// interval however many processes run; a client that only inserts ignores
+// them.
+func (c *Client) AddPeriodic(jobs ...*river.PeriodicJob) {
+	if c.work {
+		c.river.PeriodicJobs().AddMany(jobs)
+	}
 }
 
 // InsertTx enqueues a job inside tx: it becomes visible to workers when tx

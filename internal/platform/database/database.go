@@ -131,6 +131,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	return db, nil
 }
 
+// ConnString returns the driver's connection string db was opened with, for
+// a library that opens connections of its own outside the pool (River's
+// LISTEN on PostgreSQL).
+func (db *DB) ConnString() string { return db.dsn }
+
 // Dialect reports which database db talks to.
 func (db *DB) Dialect() Dialect { return db.dialect }
 

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
+	"testing/fstest"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -64,7 +67,10 @@ func provider(db *DB, fsys fs.FS) (*goose.Provider, error) {
 	if db.dialect == Postgres {
 		dialect = goose.DialectPostgres
 	}
-	p, err := goose.NewProvider(dialect, db.sql, fsys, goose.WithDisableGlobalRegistry(true))
+	// Out of order: services add migrations independently, so one written
+	// earlier may be deployed after a later one of another service.
+	p, err := goose.NewProvider(dialect, db.sql, fsys,
+		goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 	if errors.Is(err, goose.ErrNoMigrations) {
 		return nil, nil
 	}
@@ -129,4 +135,36 @@ func MigrationStatus(ctx context.Context, db *DB, fsys fs.FS) ([]Migration, erro
 		})
 	}
 	return list, nil
+}
+
+// MergeMigrations returns one directory holding the .sql migrations of every
+// set (each a directory of goose files, keyed by its owner's name), so that
+// goose applies them all in version order with one version table. Two files
+// with the same version are an error naming both.
+func MergeMigrations(sets map[string]fs.FS) (fs.FS, error) {
+	// An in-memory copy: the files are small and read once at start-up.
+	merged := fstest.MapFS{}
+	owners := map[int64]string{}
+	for _, owner := range slices.Sorted(maps.Keys(sets)) {
+		names, err := fs.Glob(sets[owner], "*.sql")
+		if err != nil {
+			return nil, fmt.Errorf("migrations of %s: %w", owner, err)
+		}
+		for _, name := range names {
+			version, err := goose.NumericComponent(name)
+			if err != nil {
+				return nil, fmt.Errorf("migrations of %s: %s: %w", owner, name, err)
+			}
+			if other, dup := owners[version]; dup {
+				return nil, fmt.Errorf("migration version %d is used by %s and by %s/%s: name new migrations by their UTC time, YYYYMMDDHHMMSS_what.sql", version, other, owner, name)
+			}
+			b, err := fs.ReadFile(sets[owner], name)
+			if err != nil {
+				return nil, fmt.Errorf("migrations of %s: %w", owner, err)
+			}
+			owners[version] = owner + "/" + name
+			merged[name] = &fstest.MapFile{Data: b, Mode: 0o444}
+		}
+	}
+	return merged, nil
 }

@@ -66,3 +66,8 @@ func routeLabel(info *Info) string {
 	}
 	return info.Pattern
 }
+
+// Router is where a service registers its routes; *http.ServeMux is one.
+type Router interface {
+	Handle(pattern string, handler http.Handler)
+}

@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// MaxKeys is the key capacity the program's limiters use: about 11 MiB
+// with IP keys (114 bytes a key, measured in this package's tests), more with
+// long keys such as email addresses, which callers cap at 128 bytes.
+const MaxKeys = 100_000
+
 // shard is one part of a Limiter: a bounded map of buckets with
 // least-recently-used eviction.
 //

@@ -1,5 +1,6 @@
-// Package telemetry sets up the two ways rightsize is observed: JSON logs on
-// stdout and Prometheus metrics on an internal listener.
+// Package telemetry sets up the ways rightsize is observed: logs on stdout
+// (JSON, or text for a person at a terminal), and Prometheus metrics and
+// pprof profiles on an internal listener.
 package telemetry
 
 import (
@@ -7,18 +8,23 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// NewLogger returns a JSON logger writing to w at level and above. When a
+// NewLogger returns a logger writing JSON (or, if text, slog's key=value
+// text) to w at level and above. When a
 // record is logged with a context (InfoContext and the like), the attributes
 // fromContext returns are added, unless the record has them already, so that a line logged deep in the database
 // layer still carries its request's ID.
-func NewLogger(w io.Writer, level slog.Leveler, fromContext func(context.Context) []slog.Attr) *slog.Logger {
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+func NewLogger(w io.Writer, level slog.Leveler, text bool, fromContext func(context.Context) []slog.Attr) *slog.Logger {
+	var h slog.Handler = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	if text {
+		h = slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
+	}
 	if fromContext == nil {
 		return slog.New(h)
 	}
@@ -83,10 +89,17 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // MetricsHandler serves reg in the Prometheus text format at GET /metrics,
-// and 404 elsewhere. Mount it only on the internal metrics listener, never on
-// the public port.
+// the runtime's profiles under /debug/pprof/ (go tool pprof
+// http://127.0.0.1:9090/debug/pprof/profile), and 404 elsewhere. Mount it
+// only on the internal metrics listener, never on the public port: a
+// profile shows the program's internals and costs CPU to take.
 func MetricsHandler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }

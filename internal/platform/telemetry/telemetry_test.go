@@ -17,7 +17,7 @@ type idKey struct{}
 func TestLoggerAddsContextAttrsOnce(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	logger := telemetry.NewLogger(&buf, slog.LevelInfo, func(ctx context.Context) []slog.Attr {
+	logger := telemetry.NewLogger(&buf, slog.LevelInfo, false, func(ctx context.Context) []slog.Attr {
 		if id, ok := ctx.Value(idKey{}).(string); ok {
 			return []slog.Attr{slog.String("request_id", id)}
 		}

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rightsize/rightsize/internal/migrations"
 	"github.com/rightsize/rightsize/internal/platform/database"
 )
 
@@ -31,11 +30,52 @@ func Dialect() database.Dialect {
 	return database.SQLite
 }
 
-// DBOptions returns options for a fresh database, with every migration
-// applied, that belongs to t alone and is deleted when t ends. Tests that
-// need their own logger or metrics registry set them and call database.Open;
-// the rest call NewDB.
-func DBOptions(t testing.TB) database.Options {
+// Schema is what a test database holds: Apply creates it on an empty
+// database, and Key, which must change whenever what Apply creates does,
+// names the PostgreSQL template databases are cloned from. Packages below
+// app cannot know every service's schema, so each test names the one it
+// needs: its own tables, River's, or (app's tests) all of them.
+type Schema struct {
+	Key   string
+	Apply func(ctx context.Context, db *database.DB) error
+}
+
+// FSKey returns a key that changes whenever any file of fsys does, and
+// extra (a library's version) does, for a [Schema] built from migration
+// files.
+func FSKey(extra string, fsys ...fs.FS) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", extra)
+	for _, f := range fsys {
+		fs.WalkDir(f, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(f, path)
+			fmt.Fprintf(h, "%s\x00%s\x00", path, b)
+			return err
+		})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// ModuleVersion returns the version of a module the test binary was built
+// with, such as River's, for a [Schema] key.
+func ModuleVersion(path string) string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == path {
+				return dep.Version
+			}
+		}
+	}
+	return ""
+}
+
+// DBOptions returns options for a fresh database holding s, that belongs to
+// t alone and is deleted when t ends. Tests that need their own logger or
+// metrics registry set them and call database.Open; the rest call NewDB.
+func DBOptions(t testing.TB, s Schema) database.Options {
 	t.Helper()
 	o := database.Options{
 		MaxOpenConns:    10,
@@ -48,18 +88,20 @@ func DBOptions(t testing.TB) database.Options {
 		o.Dialect, o.DSN = database.SQLite, filepath.Join(t.TempDir(), "test.db")
 		db := open(t, o)
 		defer db.Close()
-		migrate(t, db)
+		if err := s.Apply(context.Background(), db); err != nil {
+			t.Fatalf("create test schema: %v", err)
+		}
 		return o
 	}
-	o.Dialect, o.DSN = database.Postgres, clonePostgres(t)
+	o.Dialect, o.DSN = database.Postgres, clonePostgres(t, s)
 	return o
 }
 
-// NewDB returns an open handle on a fresh, migrated database of t's own,
+// NewDB returns an open handle on a fresh database of t's own holding s,
 // closed and deleted when t ends.
-func NewDB(t testing.TB) *database.DB {
+func NewDB(t testing.TB, s Schema) *database.DB {
 	t.Helper()
-	db := open(t, DBOptions(t))
+	db := open(t, DBOptions(t, s))
 	t.Cleanup(func() { db.Close() })
 	return db
 }
@@ -73,32 +115,22 @@ func open(t testing.TB, o database.Options) *database.DB {
 	return db
 }
 
-func migrate(t testing.TB, db *database.DB) {
-	t.Helper()
-	if _, _, err := migrations.Up(context.Background(), db); err != nil {
-		t.Fatalf("migrate test database: %v", err)
-	}
-}
-
-// The PostgreSQL schema is migrated once, into a template database named by a
-// hash of the migrations, and every test gets a copy: CREATE DATABASE …
+// On PostgreSQL each schema is created once, into a template database named
+// by its key, and every test gets a copy: CREATE DATABASE …
 // TEMPLATE copies files, far faster than migrating, and separate databases
 // isolate even LISTEN/NOTIFY between parallel tests.
-var (
-	templateOnce sync.Once
-	templateName string
-	templateErr  error
-)
+var templates sync.Map // Schema.Key → func() (string, error)
 
-func clonePostgres(t testing.TB) string {
+func clonePostgres(t testing.TB, s Schema) string {
 	t.Helper()
 	admin := adminDB(t)
 	defer admin.Close()
-	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(admin) })
-	if templateErr != nil {
-		t.Fatalf("test database template: %v", templateErr)
+	once, _ := templates.LoadOrStore(s.Key, sync.OnceValues(func() (string, error) { return ensureTemplate(admin, s) }))
+	name, err := once.(func() (string, error))()
+	if err != nil {
+		t.Fatalf("test database template: %v", err)
 	}
-	return createPostgres(t, admin, templateName)
+	return createPostgres(t, admin, name)
 }
 
 // EmptyDatabaseURL returns a DATABASE_URL value naming a new database of t's
@@ -130,9 +162,10 @@ func createPostgres(t testing.TB, admin *sql.DB, template string) string {
 	return withDatabase(t, testDatabaseURL(), name)
 }
 
-func ensureTemplate(admin *sql.DB) (string, error) {
+func ensureTemplate(admin *sql.DB, s Schema) (string, error) {
 	ctx := context.Background()
-	name := "rightsize_tmpl_" + schemaHash()
+	sum := sha256.Sum256([]byte(s.Key))
+	name := "rightsize_tmpl_" + hex.EncodeToString(sum[:8])
 	// Test binaries of several packages run at once: one builds, the rest wait.
 	conn, err := admin.Conn(ctx)
 	if err != nil {
@@ -167,37 +200,16 @@ func ensureTemplate(admin *sql.DB) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, _, err = migrations.Up(ctx, db)
+	err = s.Apply(ctx, db)
 	db.Close()
 	if err != nil {
-		return "", fmt.Errorf("migrate template: %w", err)
+		return "", fmt.Errorf("create template schema: %w", err)
 	}
 	// Renamed only once complete, so a run that died half-way is never used.
 	if _, err := conn.ExecContext(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
 		return "", err
 	}
 	return name, nil
-}
-
-// schemaHash changes whenever our migrations or River's version do.
-func schemaHash() string {
-	h := sha256.New()
-	fs.WalkDir(migrations.For(database.Postgres), ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(migrations.For(database.Postgres), path)
-		fmt.Fprintf(h, "%s\x00%s\x00", path, b)
-		return err
-	})
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, dep := range info.Deps {
-			if dep.Path == "github.com/riverqueue/river" {
-				fmt.Fprint(h, dep.Version)
-			}
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func adminDB(t testing.TB) *sql.DB {

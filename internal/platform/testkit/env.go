@@ -14,11 +14,11 @@ import (
 // PostgreSQL server to test against, if any.
 func testDatabaseURL() string { return os.Getenv("TEST_DATABASE_URL") }
 
-// DatabaseURL returns a DATABASE_URL value naming a fresh, migrated database of
-// t's own, for tests that run the whole program.
-func DatabaseURL(t testing.TB) string {
+// DatabaseURL returns a DATABASE_URL value naming a fresh database of t's
+// own holding s, for tests that run the whole program.
+func DatabaseURL(t testing.TB, s Schema) string {
 	t.Helper()
-	o := DBOptions(t)
+	o := DBOptions(t, s)
 	if o.Dialect == database.SQLite {
 		return "sqlite:" + o.DSN
 	}

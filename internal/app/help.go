@@ -1,0 +1,169 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/term"
+
+	"github.com/rightsize/rightsize/internal/platform/authn"
+	"github.com/rightsize/rightsize/internal/platform/config"
+	"github.com/rightsize/rightsize/internal/service"
+)
+
+// Version is the release this binary was built from, set at build time with
+// -ldflags "-X github.com/rightsize/rightsize/internal/app.Version=v1.2.3".
+// Without it, the module version from the build information is used.
+var Version = ""
+
+// versionLine reads like "rightsize v1.2.3 (commit 0123abc, built
+// 2026-12-04T21:00:00Z, go1.26.8)": what `version` prints and the start-up
+// log records. The commit and time come from the Go toolchain's VCS stamp.
+func versionLine() string {
+	version, commit, built := Version, "", ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if version == "" {
+			version = info.Main.Version
+		}
+		modified := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value[:min(12, len(s.Value))]
+			case "vcs.time":
+				built = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if modified {
+			commit += "+dirty"
+		}
+	}
+	if version == "" || version == "(devel)" {
+		version = "dev"
+	}
+	parts := []string{}
+	if commit != "" {
+		parts = append(parts, "commit "+commit)
+	}
+	if built != "" {
+		parts = append(parts, "built "+built)
+	}
+	parts = append(parts, runtime.Version())
+	return fmt.Sprintf("rightsize %s (%s)", version, strings.Join(parts, ", "))
+}
+
+// describe lists every variable of the platform, of app and of every
+// service of catalog, in the order Load reads them.
+func describe(catalog []service.Def) []config.Var {
+	return config.Describe(newLoaded(catalog).sections()...)
+}
+
+// printVars writes `rightsize help env`: every variable with its default
+// and what it does, for a container that has no README.
+func printVars(w io.Writer, catalog []service.Def) error {
+	for _, v := range describe(catalog) {
+		def := v.Default
+		if def == "" {
+			def = "(empty)"
+		}
+		secret := ""
+		if v.Secret {
+			secret = "  [secret]"
+		}
+		fmt.Fprintf(w, "%s=%s%s\n    %s\n    Accepts %s.\n\n", v.Name, def, secret, v.Description, v.Want)
+	}
+	return nil
+}
+
+// printSettings writes `rightsize config`: every variable's value in
+// effect, secrets masked, and whether it is the default.
+func printSettings(w io.Writer, cfg config.Config) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tVALUE\tSOURCE")
+	for _, s := range cfg.Settings() {
+		source := "environment"
+		if s.Default {
+			source = "default"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Value, source)
+	}
+	return tw.Flush()
+}
+
+// markdownVars renders the variables as the README's configuration table.
+func markdownVars(catalog []service.Def) string {
+	var b strings.Builder
+	b.WriteString("| Variable | Default | Description |\n|---|---|---|\n")
+	for _, v := range describe(catalog) {
+		def := "*(empty)*"
+		if v.Default != "" {
+			def = "`" + v.Default + "`"
+		}
+		desc := strings.ReplaceAll(v.Description, "|", `\|`)
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, desc)
+	}
+	return b.String()
+}
+
+// textLogs reports whether logs are text: LOG_FORMAT says, or, when it is
+// unset, a person is reading a terminal in development.
+func textLogs(cfg config.Config, stdout io.Writer) bool {
+	switch cfg.LogFormat {
+	case "text":
+		return true
+	case "json":
+		return false
+	}
+	f, ok := stdout.(*os.File)
+	return ok && !cfg.Production() && term.IsTerminal(int(f.Fd()))
+}
+
+// printBanner writes the first screen a developer sees: where the API, the
+// metrics and the data are, and where mail goes.
+func printBanner(w io.Writer, p config.Config, own settings, api, metrics net.Addr, services []string) {
+	host := func(a net.Addr) string {
+		if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+		return a.String()
+	}
+	scheme := "http"
+	if p.TLSCertFile != "" {
+		scheme = "https"
+	}
+	worker := "off"
+	if p.Worker {
+		worker = "on"
+	}
+	data := p.DBDSN + " (SQLite)"
+	if p.DBDialect == config.DialectPostgres {
+		data = "PostgreSQL (DATABASE_URL)"
+	}
+	mail := "sent through SMTP_URL"
+	if p.SMTPURL == "" {
+		mail = "printed here, because SMTP_URL is unset"
+	}
+	keys := "AUTH_SIGNING_KEY"
+	if own.SigningKey == "" {
+		keys = "development key in " + filepath.Join(p.DataDir, authn.DevKeyFile)
+	}
+	fmt.Fprintf(w, `
+  rightsize %s · services: %s · worker %s
+  API      %s://%s
+  metrics  http://%s/metrics   (pprof: /debug/pprof/)
+  data     %s
+  mail     %s
+  tokens   signed with the %s
+  settings rightsize config · every variable: rightsize help env
+
+`, Version, strings.Join(services, ", "), worker, scheme, host(api), host(metrics), data, mail, keys)
+}

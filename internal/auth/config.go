@@ -1,0 +1,60 @@
+package auth
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/config"
+	"github.com/rightsize/rightsize/internal/platform/ratelimit"
+)
+
+// Config is the auth service's settings.
+type Config struct {
+	AccessTokenTTL   time.Duration  // ACCESS_TOKEN_TTL, from 1m to 24h
+	RefreshTokenTTL  time.Duration  // REFRESH_TOKEN_TTL, always greater than AccessTokenTTL
+	RateLimitAuth    ratelimit.Rate // RATE_LIMIT_AUTH, per client IP
+	RateLimitAccount ratelimit.Rate // RATE_LIMIT_ACCOUNT, per email address
+}
+
+// wantRate describes what ratelimit.ParseRate accepts.
+const wantRate = "a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)"
+
+// Vars lists the auth service's variables, bound to c's fields.
+func (c *Config) Vars() []config.Var {
+	return []config.Var{
+		{
+			Name: "ACCESS_TOKEN_TTL", Default: "15m",
+			Want:        "a duration from 1m to 24h, such as 15m",
+			Description: "Lifetime of an access token. Access tokens are checked without a database lookup, so a revoked session keeps access until its token expires.",
+			Parse:       config.Duration(&c.AccessTokenTTL, time.Minute, 24*time.Hour),
+		},
+		{
+			Name: "REFRESH_TOKEN_TTL", Default: "720h",
+			Want:        "a duration of at least 1h, such as 720h",
+			Description: "Lifetime of a refresh token (720h is 30 days). Must be greater than ACCESS_TOKEN_TTL.",
+			Parse:       config.Duration(&c.RefreshTokenTTL, time.Hour, math.MaxInt64),
+		},
+		{
+			Name: "RATE_LIMIT_AUTH", Default: "10/min",
+			Want:        wantRate,
+			Description: "Requests allowed per client IP on signup, login, token refresh, email verification and password reset, as EVENTS/PERIOD; bursts of up to EVENTS.",
+			Parse:       config.Func(&c.RateLimitAuth, ratelimit.ParseRate),
+		},
+		{
+			Name: "RATE_LIMIT_ACCOUNT", Default: "5/min",
+			Want:        wantRate,
+			Description: "Attempts allowed per email address (per account) on signup, login and password reset, as EVENTS/PERIOD, whatever IP they come from.",
+			Parse:       config.Func(&c.RateLimitAccount, ratelimit.ParseRate),
+		},
+	}
+}
+
+// Check blames REFRESH_TOKEN_TTL whichever was set: its default (720h) is
+// above ACCESS_TOKEN_TTL's largest value (24h), so only setting it can make
+// the two conflict.
+func (c *Config) Check(k *config.Checks) {
+	if k.Parsed("ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL") && c.RefreshTokenTTL <= c.AccessTokenTTL {
+		k.Fail("REFRESH_TOKEN_TTL", fmt.Sprintf("a duration of at least 1h, greater than ACCESS_TOKEN_TTL (%s)", c.AccessTokenTTL))
+	}
+}
