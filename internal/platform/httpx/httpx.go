@@ -3,26 +3,10 @@
 // errors as problem+json (RFC 9457), strict JSON decoding, and cursor
 // pagination.
 //
-// It imports no service. A server is assembled in one visible chain,
-// outermost first:
-//
-//	mux := http.NewServeMux()
-//	orders.Routes(mux, ...)
-//	mw := []httpx.Middleware{
-//		httpx.SecurityHeaders(),  // on every response, whoever writes it
-//		httpx.RequestID(),        // creates the Info all the others use
-//		httpx.LimitBody(1 << 20), // before any wrapper: see LimitBody
-//		httpx.AccessLog(logger),  // sees the final status, even of a panic
-//		httpx.Metrics(reg),       // likewise
-//	}
-//	if cfg.Production {
-//		mw = append(mw, httpx.RequireHTTPS()) // so redirects are logged and counted
-//	}
-//	mw = append(mw,
-//		httpx.Recover(logger),           // its 500 is what AccessLog and Metrics record
-//		httpx.Timeout(30 * time.Second), // the deadline covers the handler's work only
-//	)
-//	h := httpx.Chain(httpx.Routes(mux), mw...)
+// It imports no service. A server is assembled in one visible call to
+// [Chain], outermost middleware first. ExampleChain shows the server's chain
+// (as internal/app's NewServer builds it) and why each middleware sits where
+// it does.
 //
 // RequestID must run before (outside) every other middleware of this package:
 // it creates the per-request [Info] that the others fill in and read, and

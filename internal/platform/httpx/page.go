@@ -36,15 +36,8 @@ var cursorEncoding = base64.RawURLEncoding.Strict()
 //
 // The idiom: parse the page, fetch Limit+1 rows after the cursor's position,
 // and let [NewList] trim the extra row and turn the last kept row into the
-// next cursor:
-//
-//	page, err := pager.Parse(r)
-//	if err != nil { httpx.Error(w, r, err); return }
-//	var after orderPos
-//	if _, err := page.After(&after); err != nil { httpx.Error(w, r, err); return }
-//	rows, err := store.ListOrders(ctx, after, page.Limit+1)
-//	...
-//	httpx.Encode(w, http.StatusOK, httpx.NewList(rows, page.Limit, posOf, pager))
+// next cursor. ExamplePager shows a list handler and a client paging through
+// it.
 type Pager struct {
 	key   []byte
 	scope string

@@ -10,10 +10,10 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 )
 
-// SendArgs is the job that sends one message. Insert it in the transaction
-// that wrote the row the message is about:
-//
-//	_, err := riverClient.InsertTx(ctx, tx, mail.SendArgs{Message: msg}, nil)
+// SendArgs is the job that sends one message. A service inserts it with its
+// jobs client's InsertTx, in the transaction that wrote the row the message is
+// about, so a rolled-back write sends nothing. ExampleSendWorker shows the
+// worker sending one.
 type SendArgs struct {
 	Message Message `json:"message"`
 }

@@ -10,16 +10,8 @@
 // abuse getting through.
 //
 // A typical set-up limits per client IP in front of a route and per account
-// inside the handler, once the body has been decoded:
-//
-//	ipLimit := ratelimit.New(ratelimit.Rate{Events: 20, Per: time.Minute}, 100_000)
-//	mux.Handle("POST /v1/auth/login", ipLimit.Middleware(ratelimit.ByIP(cfg.TrustedProxies))(h.login()))
-//
-//	// in the login handler:
-//	if err := acctLimit.Check(in.Email); err != nil {
-//		httpx.Error(w, r, err) // 429 with Retry-After
-//		return
-//	}
+// inside the handler, once the body has been decoded. Example_login shows both
+// on a login route.
 package ratelimit
 
 import (
