@@ -3,6 +3,10 @@
 // errors as problem+json (RFC 9457), strict JSON decoding, and cursor
 // pagination.
 //
+// An error's kind picks the status; a client reads only the message chosen
+// for it with package apperr, never the wrapped chain, which goes to the log
+// (see [Error]).
+//
 // It imports no service. A server is assembled in one visible chain,
 // outermost first:
 //
