@@ -2,16 +2,19 @@
 // and the one error type that pairs a kind with a message for the client.
 //
 // What a client reads and what the log reads are kept apart. Domain code
-// says what the client may read with [New] or [Errorf]:
+// says what the client may read with [New], [Errorf] or [Wrap]:
 //
 //	return apperr.New(apperr.ErrNotFound, "no such order")
+//	return apperr.Wrap(err, apperr.ErrConflict, "email already registered")
 //
 // and wraps freely for context, which only the log sees:
 //
 //	return fmt.Errorf("cancel order %s: %w", id, err)
 //
 // Only the HTTP layer (package httpx) maps a kind to a status code, and it
-// shows the client [Message] of the error, never the wrapped chain.
+// shows the client [Message] of the error, never the wrapped chain: an error
+// that merely wraps a kind (fmt.Errorf("order %s: %w", id, apperr.ErrNotFound))
+// reaches the client as its status's standard text ("Not Found").
 package apperr
 
 import (
@@ -36,7 +39,13 @@ var (
 )
 
 // Error is an error of a known kind with a message chosen to be shown to the
-// client. Its text, for logs, also carries the cause.
+// client. Its text, for logs, also carries the cause. errors.Is sees through
+// it to both Kind and Err.
+//
+// When errors nest, the outermost *Error speaks for the whole chain: its kind
+// picks the status and its message is what the client reads, so domain code
+// can turn a store's error into another kind on purpose (a forbidden row
+// reported as not found, say) without the inner one leaking.
 type Error struct {
 	// Kind is one of the Err* kinds above, or an error that wraps one (a
 	// finer kind of a package's own, such as httpx's unsupported media type).
@@ -79,22 +88,37 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// Unwrap makes errors.Is see both the kind and the cause.
-func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+// Unwrap makes errors.Is see both the kind and the cause; it leaves out
+// whichever of them is nil.
+func (e *Error) Unwrap() []error {
+	switch {
+	case e.Kind == nil && e.Err == nil:
+		return nil
+	case e.Kind == nil:
+		return []error{e.Err}
+	case e.Err == nil:
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
 
 // Message returns what a client may read of err: the message of the
-// outermost *Error or *ValidationError in its chain, or "" if none has one
-// (the caller then shows the status's standard text).
+// outermost *Error or *ValidationError in its chain, or "" if there is none
+// or the outermost *Error has no message (the caller then shows the status's
+// standard text). Messages of errors nested inside the outermost one are not
+// looked at: it chose the kind, so it alone speaks to the client.
 func Message(err error) string {
 	var msg string
 	walk(err, func(err error) bool {
 		switch e := err.(type) {
 		case *Error:
 			msg = e.Message
+			return false
 		case *ValidationError:
 			msg = e.Error()
+			return false
 		}
-		return msg == ""
+		return true
 	})
 	return msg
 }

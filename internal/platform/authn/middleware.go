@@ -3,6 +3,7 @@ package authn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -16,12 +17,13 @@ import (
 const APIKeyPrefix = "rsk_"
 
 // APIKeyLookup resolves an API key to the principal it authenticates. secret
-// is the whole credential as presented, prefix included. It returns an error
-// wrapping apperr.ErrUnauthenticated, with a message fit for the client, for a
-// key that is unknown, revoked or expired; any other error (the database is
-// down) is answered as that error's kind, never as a 401, so an outage does
-// not look like bad credentials. On success the Principal must have UserID and
-// APIKeyID set.
+// is the whole credential as presented, prefix included. For a key that is
+// unknown, revoked or expired it returns an error of kind
+// apperr.ErrUnauthenticated, made with apperr.New or apperr.Wrap to give the
+// client a message (otherwise the 401 reads "Unauthorized"); any other error
+// (the database is down) is answered as that error's kind, never as a 401, so
+// an outage does not look like bad credentials. On success the Principal must
+// have UserID and APIKeyID set.
 //
 // The auth service implements it over its API-key table; other services are
 // given it by the application.
@@ -50,22 +52,29 @@ func NewAuthenticator(keys *Keys, lookup APIKeyLookup, now func() time.Time) *Au
 	return &Authenticator{keys: keys, lookup: lookup, now: now}
 }
 
+// errNoCredentials is a finer apperr.ErrUnauthenticated: no usable credential
+// was presented at all, which RFC 6750 answers with a bare challenge rather
+// than error="invalid_token".
+var errNoCredentials = fmt.Errorf("no bearer credential: %w", apperr.ErrUnauthenticated)
+
+// Authenticate's own errors; each message is the 401's detail.
 var (
-	errNoHeader     = &unauthenticated{msg: "missing Authorization header", missing: true}
-	errManyHeaders  = &unauthenticated{msg: "more than one Authorization header", missing: true}
-	errNotBearer    = &unauthenticated{msg: "Authorization scheme must be Bearer", missing: true}
-	errNoCredential = &unauthenticated{msg: "missing bearer credential after \"Bearer\"", missing: true}
-	errAPIKeyRefuse = &unauthenticated{msg: "API keys are not accepted here"}
+	errNoHeader     = apperr.New(errNoCredentials, "missing Authorization header")
+	errManyHeaders  = apperr.New(errNoCredentials, "more than one Authorization header")
+	errNotBearer    = apperr.New(errNoCredentials, "Authorization scheme must be Bearer")
+	errNoCredential = apperr.New(errNoCredentials, `missing bearer credential after "Bearer"`)
+	errAPIKeyRefuse = apperr.New(apperr.ErrUnauthenticated, "API keys are not accepted here")
 )
 
 // Authenticate returns the principal that r's Authorization: Bearer
 // credential authenticates: an API key (one starting with [APIKeyPrefix]) via
 // the lookup, anything else as an access token via [Keys.Verify].
 //
-// It returns an error wrapping apperr.ErrUnauthenticated, with a message fit
-// for the client, when the header is missing or repeated, the scheme is not
-// Bearer, the credential is empty, or the credential does not verify. Errors
-// from the lookup are returned as they are (see [APIKeyLookup]).
+// It returns an *apperr.Error of kind apperr.ErrUnauthenticated, whose
+// message is for the client, when the header is missing or repeated, the
+// scheme is not Bearer, the credential is empty, or the credential does not
+// verify. Errors from the lookup are returned as they are (see
+// [APIKeyLookup]).
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	cred, err := bearer(r.Header)
 	if err != nil {
@@ -148,8 +157,5 @@ func Require(a *Authenticator) httpx.Middleware {
 // refused, as opposed to absent (httpx.Error's bare challenge fits that) or
 // not the client's fault at all.
 func rejectedCredential(err error) bool {
-	if u, ok := errors.AsType[*unauthenticated](err); ok {
-		return !u.missing
-	}
-	return errors.Is(err, apperr.ErrUnauthenticated)
+	return errors.Is(err, apperr.ErrUnauthenticated) && !errors.Is(err, errNoCredentials)
 }

@@ -32,13 +32,16 @@ func (f *fakeKeys) lookup(ctx context.Context, secret string) (authn.Principal, 
 	case "rsk_good":
 		return authn.Principal{UserID: "user-2", APIKeyID: "key-1"}, nil
 	case "rsk_revoked":
-		return authn.Principal{}, fmt.Errorf("API key revoked: %w", apperr.ErrUnauthenticated)
+		return authn.Principal{}, apperr.New(apperr.ErrUnauthenticated, "API key revoked")
+	case "rsk_nomessage":
+		// Only context: the client reads the status text, never this.
+		return authn.Principal{}, fmt.Errorf("key rsk_nomessage in table api_keys: %w", apperr.ErrUnauthenticated)
 	case "rsk_dbdown":
 		return authn.Principal{}, fmt.Errorf("look up API key: %w", apperr.ErrUnavailable)
 	case "rsk_buggy":
 		return authn.Principal{}, nil
 	}
-	return authn.Principal{}, fmt.Errorf("unknown API key: %w", apperr.ErrUnauthenticated)
+	return authn.Principal{}, apperr.Wrap(fmt.Errorf("no row for hash of %s", secret), apperr.ErrUnauthenticated, "unknown API key")
 }
 
 func TestRequire(t *testing.T) {
@@ -87,6 +90,7 @@ func TestRequire(t *testing.T) {
 		},
 		{name: "revoked API key", header: []string{"Bearer rsk_revoked"}, wantStatus: 401, wantDetail: "API key revoked", wantChallenge: invalid, wantLookup: "rsk_revoked"},
 		{name: "unknown API key", header: []string{"Bearer rsk_nope"}, wantStatus: 401, wantDetail: "unknown API key", wantChallenge: invalid, wantLookup: "rsk_nope"},
+		{name: "lookup error without a message", header: []string{"Bearer rsk_nomessage"}, wantStatus: 401, wantDetail: "Unauthorized", wantChallenge: invalid, wantLookup: "rsk_nomessage"},
 		{name: "API key store down", header: []string{"Bearer rsk_dbdown"}, wantStatus: 503, wantLookup: "rsk_dbdown"},
 		{name: "lookup returns no user", header: []string{"Bearer rsk_buggy"}, wantStatus: 500, wantLookup: "rsk_buggy"},
 		{name: "API key where none are accepted", header: []string{"Bearer rsk_good"}, noLookup: true, wantStatus: 401, wantDetail: "API keys are not accepted", wantChallenge: invalid},
@@ -154,6 +158,9 @@ func TestRequire(t *testing.T) {
 			}
 			if !strings.Contains(p.Detail, tt.wantDetail) {
 				t.Errorf("detail: got %q, want it to contain %q", p.Detail, tt.wantDetail)
+			}
+			if strings.Contains(p.Detail, "authentication required") || strings.Contains(p.Detail, "rsk_") {
+				t.Errorf("detail: got %q, want neither the kind's text nor the key", p.Detail)
 			}
 			if got := rec.Header().Get("WWW-Authenticate"); got != tt.wantChallenge {
 				t.Errorf("WWW-Authenticate: got %q, want %q", got, tt.wantChallenge)

@@ -49,24 +49,6 @@ func (c *tokenClaims) Validate() error {
 	return nil
 }
 
-// unauthenticated is an apperr.ErrUnauthenticated whose message is only the
-// short text shown to the client, as the 401's detail.
-type unauthenticated struct {
-	msg string
-	// missing is true when no credential was presented at all, which RFC 6750
-	// answers with a bare challenge rather than error="invalid_token".
-	missing bool
-}
-
-func (e *unauthenticated) Error() string { return e.msg }
-func (e *unauthenticated) Unwrap() error { return apperr.ErrUnauthenticated }
-
-var (
-	errInvalidToken  = &unauthenticated{msg: "invalid token"}
-	errTokenExpired  = &unauthenticated{msg: "token expired"}
-	errTokenNotValid = &unauthenticated{msg: "token not yet valid"}
-)
-
 // Issue returns a signed access token for userID in session sessionID, valid
 // from now for ttl, and when it expires. Times in the token have one-second
 // precision; expires is the exact value written into it.
@@ -105,15 +87,16 @@ func (k *Keys) Issue(userID, sessionID string, ttl time.Duration, now time.Time)
 // Verify checks token's signature against the key its kid names, and its
 // claims as of now, and returns them.
 //
-// Every failure wraps apperr.ErrUnauthenticated and has a message safe to show
-// the client: "token expired" once exp (plus a few seconds for clock skew) has
-// passed, "token not yet valid" for a token from the future, and "invalid
-// token" for everything else: malformed, an algorithm other than EdDSA
-// (including "none"), a kid not in k, a bad signature, a wrong iss or aud, a
-// missing exp, iat, sub or sid.
+// Every failure is an *apperr.Error of kind apperr.ErrUnauthenticated. Its
+// message, which the client reads, is "token expired" once exp (plus a few
+// seconds for clock skew) has passed, "token not yet valid" for a token from
+// the future, and "invalid token" for everything else: malformed, an
+// algorithm other than EdDSA (including "none"), a kid not in k, a bad
+// signature, a wrong iss or aud, a missing exp, iat, sub or sid. Its cause,
+// jwt's precise reason, is for the log.
 func (k *Keys) Verify(token string, now time.Time) (Claims, error) {
 	if len(token) > maxTokenLen {
-		return Claims{}, errInvalidToken
+		return Claims{}, apperr.New(apperr.ErrUnauthenticated, "invalid token")
 	}
 	var c tokenClaims
 	p := jwt.NewParser(
@@ -128,15 +111,16 @@ func (k *Keys) Verify(token string, now time.Time) (Claims, error) {
 	)
 	_, err := p.ParseWithClaims(token, &c, k.keyFor)
 	// jwt checks claims only once the signature holds, so the more precise
-	// messages are only ever given about tokens we issued.
+	// messages are only ever given about tokens we issued. jwt's own reason
+	// (never the token itself) stays in the chain for the log.
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Claims{}, errTokenExpired
+		return Claims{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "token expired")
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued), errors.Is(err, jwt.ErrTokenNotValidYet):
-		return Claims{}, errTokenNotValid
+		return Claims{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "token not yet valid")
 	default:
-		return Claims{}, errInvalidToken
+		return Claims{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "invalid token")
 	}
 	return Claims{
 		UserID:    c.Subject,

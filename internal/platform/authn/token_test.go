@@ -114,8 +114,12 @@ func checkVerifyErr(t *testing.T, err error, want string) {
 	if !errors.Is(err, apperr.ErrUnauthenticated) {
 		t.Errorf("Verify: got error %v, want one wrapping apperr.ErrUnauthenticated", err)
 	}
-	if got := err.Error(); got != want {
+	if got := apperr.Message(err); got != want {
 		t.Errorf("Verify error message: got %q, want %q", got, want)
+	}
+	// The log reads the whole text: the client's message, then jwt's reason.
+	if got := err.Error(); !strings.HasPrefix(got, want) {
+		t.Errorf("Verify error text: got %q, want it to start with %q", got, want)
 	}
 }
 

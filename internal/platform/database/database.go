@@ -159,6 +159,13 @@ func (db *DB) Close() error { return db.sql.Close() }
 
 // Querier runs queries. Both *DB and *Tx satisfy it, so store functions take a
 // Querier and work inside or outside a transaction.
+//
+// Every error from a query, including those its [Rows] and [Row] report
+// later, wraps the driver's error once with the statement's first line,
+// redacted: `query "SELECT id FROM users WHERE email = $1": ...`. So the log
+// line of a 500 names the query that failed, while errors.Is (sql.ErrNoRows,
+// context.DeadlineExceeded) and [IsUniqueViolation] still see the cause. The
+// text is for logs; never show it to a client.
 type Querier interface {
 	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
 	Query(ctx context.Context, query string, args ...any) (*Rows, error)
@@ -182,7 +189,7 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (*Rows, erro
 }
 
 // QueryRow runs a query expected to return at most one row; its error, such as
-// sql.ErrNoRows, is reported by Row.Scan.
+// one matching sql.ErrNoRows, is reported by Row.Scan.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *Row {
 	return queryRow(ctx, db, db.sql, query, args)
 }

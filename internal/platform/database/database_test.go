@@ -295,3 +295,85 @@ func TestIsUniqueViolation(t *testing.T) {
 		t.Errorf("NOT NULL violation: got %v, want an error that is not a unique violation", err)
 	}
 }
+
+func TestQueryErrorsNameTheStatement(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	createNotes(t, db)
+	ctx := context.Background()
+	if _, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES (1, 'a')`); err != nil {
+		t.Fatal(err)
+	}
+	// Each func makes one failing call and returns its error.
+	tests := []struct {
+		name string
+		call func() error
+		want string // the statement the error must name
+		is   error  // an error it must still match, if any
+	}{
+		{"Exec", func() error {
+			_, err := db.Exec(ctx, "UPDATE no_such_table\nSET body = $1", "x")
+			return err
+		}, `query "UPDATE no_such_table": `, nil},
+		{"Query", func() error {
+			_, err := db.Query(ctx, "-- why: a comment line is skipped\nSELECT body FROM no_such_table")
+			return err
+		}, `query "SELECT body FROM no_such_table": `, nil},
+		{"QueryRow", func() error {
+			var s string
+			return db.QueryRow(ctx, `SELECT body FROM no_such_table WHERE id = $1`, 1).Scan(&s)
+		}, `query "SELECT body FROM no_such_table WHERE id = $1": `, nil},
+		{"no rows", func() error {
+			var s string
+			return db.QueryRow(ctx, `SELECT body FROM notes WHERE id = $1`, 2).Scan(&s)
+		}, `query "SELECT body FROM notes WHERE id = $1": `, sql.ErrNoRows},
+		{"Rows.Scan", func() error {
+			rows, err := db.Query(ctx, `SELECT body FROM notes`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			rows.Next()
+			var n struct{} // nothing scans into this
+			return rows.Scan(&n)
+		}, `query "SELECT body FROM notes": `, nil},
+		{"unique violation", func() error {
+			_, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES ($1, $2)`, 1, "b")
+			return err
+		}, `query "INSERT INTO notes (id, body) VALUES ($1, $2)": `, nil},
+		{"in a transaction", func() error {
+			return db.Transact(ctx, func(tx *database.Tx) error {
+				_, err := tx.Exec(ctx, `DELETE FROM no_such_table`)
+				return err
+			})
+		}, `query "DELETE FROM no_such_table": `, nil},
+		{"literals redacted", func() error {
+			var s string
+			return db.QueryRow(ctx, "SELECT body FROM no_such_table WHERE body = 'hunter2\nhunter3' AND id = 42").Scan(&s)
+		}, `query "SELECT body FROM no_such_table WHERE body = ? AND id = ?": `, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil {
+				t.Fatal("got no error, want one")
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got %q, want it to start with %q", err, tt.want)
+			}
+			if strings.Count(err.Error(), "query \"") != 1 {
+				t.Errorf("got %q, want the statement named once", err)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("errors.Is(%v, %v) = false, want true", err, tt.is)
+			}
+			if strings.Contains(err.Error(), "hunter") {
+				t.Errorf("got %q, want the literal redacted", err)
+			}
+		})
+	}
+	_, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES ($1, $2)`, 1, "b")
+	if !database.IsUniqueViolation(err) {
+		t.Errorf("IsUniqueViolation(%v) = false, want true through the statement's name", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -19,9 +20,11 @@ type conn interface {
 }
 
 // Rows is the result of a query. Closing it, or reading it to the end, also
-// releases the query's deadline.
+// releases the query's deadline. Its errors name the statement, as those of
+// [DB.Query] do.
 type Rows struct {
 	*sql.Rows
+	query  string
 	cancel context.CancelFunc
 }
 
@@ -34,24 +37,36 @@ func (r *Rows) Next() bool {
 	return false
 }
 
+// Scan copies the current row's columns into dest; see sql.Rows.Scan.
+func (r *Rows) Scan(dest ...any) error {
+	return queryError(r.query, r.Rows.Scan(dest...))
+}
+
+// Err returns the error, if any, that ended the iteration; see sql.Rows.Err.
+func (r *Rows) Err() error {
+	return queryError(r.query, r.Rows.Err())
+}
+
 // Close closes the rows; see sql.Rows.Close.
 func (r *Rows) Close() error {
 	err := r.Rows.Close()
 	r.cancel()
-	return err
+	return queryError(r.query, err)
 }
 
 // Row is the result of QueryRow.
 type Row struct {
 	row    *sql.Row
+	query  string
 	cancel context.CancelFunc
 }
 
-// Scan copies the row's columns into dest; it returns sql.ErrNoRows when the
-// query matched nothing.
+// Scan copies the row's columns into dest. When the query matched nothing it
+// returns an error for which errors.Is(err, sql.ErrNoRows) holds; like every
+// other error it names the statement.
 func (r *Row) Scan(dest ...any) error {
 	defer r.cancel()
-	return r.row.Scan(dest...)
+	return queryError(r.query, r.row.Scan(dest...))
 }
 
 func exec(ctx context.Context, db *DB, c conn, query string, args []any) (sql.Result, error) {
@@ -60,7 +75,7 @@ func exec(ctx context.Context, db *DB, c conn, query string, args []any) (sql.Re
 	start := time.Now()
 	res, err := c.ExecContext(ctx, query, args...)
 	db.observe(ctx, query, start, err)
-	return res, err
+	return res, queryError(query, err)
 }
 
 func queryRows(ctx context.Context, db *DB, c conn, query string, args []any) (*Rows, error) {
@@ -70,9 +85,9 @@ func queryRows(ctx context.Context, db *DB, c conn, query string, args []any) (*
 	db.observe(ctx, query, start, err)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, queryError(query, err)
 	}
-	return &Rows{Rows: rows, cancel: cancel}, nil
+	return &Rows{Rows: rows, query: query, cancel: cancel}, nil
 }
 
 func queryRow(ctx context.Context, db *DB, c conn, query string, args []any) *Row {
@@ -81,7 +96,39 @@ func queryRow(ctx context.Context, db *DB, c conn, query string, args []any) *Ro
 	row := c.QueryRowContext(ctx, query, args...)
 	err := row.Err()
 	db.observe(ctx, query, start, err)
-	return &Row{row: row, cancel: cancel}
+	return &Row{row: row, query: query, cancel: cancel}
+}
+
+// queryError names the statement err came from, so that every error a query
+// returns, logged far from here as the cause of a 500, says which query
+// failed. The statement is shortened to its first line and redacted like the
+// slow-query log's; errors.Is and errors.As (sql.ErrNoRows,
+// context.DeadlineExceeded, [IsUniqueViolation]) see through the wrapping.
+// Each error is wrapped here once, where the driver returned it.
+func queryError(query string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("query %q: %w", statementName(query), err)
+}
+
+// statementName is the first line of query that holds SQL (comments
+// skipped), redacted. Literals are replaced across the whole statement first,
+// so that one spanning several lines cannot leak its first part.
+func statementName(query string) string {
+	line := firstLine(stringLiteral.ReplaceAllString(query, "?"))
+	return Redact(line)
+}
+
+// firstLine returns the first line of query that is neither blank nor a
+// comment, or "" if there is none.
+func firstLine(query string) string {
+	for line := range strings.Lines(query) {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "--") {
+			return line
+		}
+	}
+	return ""
 }
 
 // deadline bounds a query by the query timeout unless ctx already ends sooner.
@@ -111,11 +158,8 @@ func (db *DB) observe(ctx context.Context, query string, start time.Time, err er
 // operation is the statement's leading keyword, a label with few values.
 func operation(query string) string {
 	var word string
-	for line := range strings.Lines(query) {
-		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "--") {
-			word = f[0]
-			break
-		}
+	if f := strings.Fields(firstLine(query)); len(f) > 0 {
+		word = f[0]
 	}
 	switch w := strings.ToLower(word); w {
 	case "select", "insert", "update", "delete":

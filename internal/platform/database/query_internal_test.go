@@ -20,3 +20,19 @@ func TestOperation(t *testing.T) {
 		}
 	}
 }
+
+func TestStatementName(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ query, want string }{
+		{"SELECT id FROM users WHERE email = $1", "SELECT id FROM users WHERE email = $1"},
+		{"\n\t-- why\n\tSELECT id, email\n\tFROM users", "SELECT id, email"},
+		{"UPDATE t SET a = 'x', b = 42 WHERE c = $3", "UPDATE t SET a = ?, b = ? WHERE c = $3"},
+		{"INSERT INTO t (a) VALUES ('line one\nline two')", "INSERT INTO t (a) VALUES (?)"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := statementName(tt.query); got != tt.want {
+			t.Errorf("statementName(%q) = %q, want %q", tt.query, got, tt.want)
+		}
+	}
+}

@@ -3,9 +3,13 @@
 // errors as problem+json (RFC 9457), strict JSON decoding, and cursor
 // pagination.
 //
+// An error's kind picks the status; a client reads only the message chosen
+// for it with package apperr, never the wrapped chain, which goes to the log
+// (see [Error]).
+//
 // It imports no service. A server is assembled in one visible call to
 // [Chain], outermost middleware first. ExampleChain shows the server's chain
-// (as internal/app's NewServer builds it) and why each middleware sits where
+// (as internal/app's Handler builds it) and why each middleware sits where
 // it does.
 //
 // RequestID must run before (outside) every other middleware of this package:

@@ -67,12 +67,6 @@ func (i item) Validate() error {
 	return v.Err()
 }
 
-type retryLater struct{}
-
-func (retryLater) Error() string             { return "slow down" }
-func (retryLater) Unwrap() error             { return apperr.ErrRateLimited }
-func (retryLater) RetryAfter() time.Duration { return 1500 * time.Millisecond }
-
 // errorCases are served by GET /errors/{name}.
 var errorCases = map[string]error{
 	"invalid":         fmt.Errorf("email %q: %w", "x", apperr.ErrInvalid),
@@ -83,7 +77,9 @@ var errorCases = map[string]error{
 	"conflict":        apperr.ErrConflict,
 	"toolarge":        apperr.ErrTooLarge,
 	"unprocessable":   apperr.ErrUnprocessable,
-	"ratelimited":     fmt.Errorf("login: %w", retryLater{}),
+	"ratelimited":     fmt.Errorf("login: %w", &apperr.Error{Kind: apperr.ErrRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond}),
+	"message":         apperr.Wrap(errors.New(`query "SELECT * FROM users": boom`), apperr.ErrConflict, "email taken"),
+	"outermost":       apperr.Wrap(fmt.Errorf("order 7 of user 3: %w", apperr.ErrForbidden), apperr.ErrNotFound, "no such order"),
 	"unavailable":     fmt.Errorf("stripe at 10.0.0.7: %w", apperr.ErrUnavailable),
 	"deadline":        fmt.Errorf("query orders: %w", context.DeadlineExceeded),
 	"internal":        errors.New("pq: password authentication failed for user app"),
@@ -419,21 +415,23 @@ func TestError(t *testing.T) {
 		header map[string]string
 		fields []apperr.FieldError
 	}{
-		{"invalid", 400, `email "x": invalid input`, nil, nil},
+		{"invalid", 400, "Bad Request", nil, nil},
 		{"validation", 400, "invalid input: email: is required; age: must not be negative", nil,
 			[]apperr.FieldError{{Field: "email", Message: "is required"}, {Field: "age", Message: "must not be negative"}}},
-		{"unauthenticated", 401, "authentication required", map[string]string{"WWW-Authenticate": "Bearer"}, nil},
-		{"forbidden", 403, "forbidden", nil, nil},
-		{"notfound", 404, "order 42: not found", nil, nil},
-		{"conflict", 409, "conflict", nil, nil},
-		{"toolarge", 413, "request body too large", nil, nil},
-		{"unprocessable", 422, "unprocessable", nil, nil},
-		{"ratelimited", 429, "login: slow down", map[string]string{"Retry-After": "2"}, nil},
+		{"unauthenticated", 401, "Unauthorized", map[string]string{"WWW-Authenticate": "Bearer"}, nil},
+		{"forbidden", 403, "Forbidden", nil, nil},
+		{"notfound", 404, "Not Found", nil, nil},
+		{"conflict", 409, "Conflict", nil, nil},
+		{"toolarge", 413, "Request Entity Too Large", nil, nil},
+		{"unprocessable", 422, "Unprocessable Entity", nil, nil},
+		{"ratelimited", 429, "slow down", map[string]string{"Retry-After": "2"}, nil},
+		{"message", 409, "email taken", nil, nil},
+		{"outermost", 404, "no such order", nil, nil},
 		{"unavailable", 503, "temporarily unavailable, try again later", nil, nil},
 		{"deadline", 503, "request timed out", nil, nil},
 		{"internal", 500, "internal error", nil, nil},
 	}
-	ids := map[string]string{} // request ID → name, for the 5xx
+	ids := map[string]string{} // request ID → name
 	for _, tt := range tests {
 		resp := b.do(t, "GET", "/errors/"+tt.name, nil, "")
 		p := problem(t, resp, tt.status)
@@ -448,23 +446,127 @@ func TestError(t *testing.T) {
 		if !slices.Equal(p.Errors, tt.fields) {
 			t.Errorf("%s: errors got %v, want %v", tt.name, p.Errors, tt.fields)
 		}
-		if tt.status >= 500 {
-			ids[p.CorrelationID] = tt.name
-		}
+		ids[p.CorrelationID] = tt.name
 	}
 	b.srv.Close()
 	logged := map[string]int{}
 	for _, l := range b.logs.Records(t) {
-		if l["msg"] == "request failed" {
-			name := ids[l["request_id"].(string)]
+		name := ids[l["request_id"].(string)]
+		want := errorCases[name].Error()
+		switch l["msg"] {
+		case "request failed":
 			logged[name]++
-			if want := errorCases[name].Error(); l["level"] != "ERROR" || l["error"] != want {
-				t.Errorf("%s: logged level %v error %v, want ERROR %q", name, l["level"], l["error"], want)
+			if l["level"] != "ERROR" || l["err"] != want {
+				t.Errorf("%s: logged level %v err %v, want ERROR %q", name, l["level"], l["err"], want)
+			}
+		case "request":
+			// A 4xx's whole error rides on the access line; a 5xx's is on
+			// its own ERROR line, and only there.
+			if l["status"].(float64) >= 500 {
+				want = ""
+			}
+			if got, _ := l["err"].(string); got != want {
+				t.Errorf("%s: access line err got %q, want %q", name, got, want)
 			}
 		}
 	}
 	if want := map[string]int{"unavailable": 1, "deadline": 1, "internal": 1}; fmt.Sprint(logged) != fmt.Sprint(want) {
 		t.Errorf("5xx causes logged: got %v, want %v", logged, want)
+	}
+}
+
+// TestErrorDetailIsOnlyTheMessage calls Error directly: whatever the chain
+// holds (context, SQL, a kind's text), the client reads only the message
+// chosen for it, or the status's standard text.
+func TestErrorDetailIsOnlyTheMessage(t *testing.T) {
+	t.Parallel()
+	sqlCause := errors.New(`query "SELECT * FROM users WHERE email = $1": connection reset`)
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		detail string
+	}{
+		{"kind wrapped for context", fmt.Errorf("user %s: %w", "x", apperr.ErrNotFound), 404, "Not Found"},
+		{"bare kind", apperr.ErrUnauthenticated, 401, "Unauthorized"},
+		{"kind wrapping SQL", fmt.Errorf("%w: %w", apperr.ErrConflict, sqlCause), 409, "Conflict"},
+		{"message over SQL", apperr.Wrap(sqlCause, apperr.ErrConflict, "email taken"), 409, "email taken"},
+		{"message under context", fmt.Errorf("signup %s: %w", "a@b", apperr.New(apperr.ErrConflict, "email taken")), 409, "email taken"},
+		{"empty message", apperr.Wrap(sqlCause, apperr.ErrForbidden, ""), 403, "Forbidden"},
+		{"finer kind", fmt.Errorf("upload: %w", apperr.New(apperr.ErrInvalid, "name is too long")), 400, "name is too long"},
+		{"client went away", fmt.Errorf("list orders: %w", context.Canceled), 499, "Client Closed Request"},
+		{"SQL behind a 5xx", sqlCause, 500, "internal error"},
+		{"message behind a 5xx", apperr.Wrap(sqlCause, apperr.ErrUnavailable, "the database is down"), 503, "temporarily unavailable, try again later"},
+	}
+	forbidden := []string{
+		": not found", ": authentication required", ": conflict", ": forbidden",
+		"invalid input", "query", "SELECT", "connection reset", "user x", "signup", "upload", "list orders",
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		httpx.Error(rec, httptest.NewRequest("GET", "/", nil), tt.err)
+		var p httpx.ProblemDetails
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatalf("%s: body %s: %v", tt.name, rec.Body, err)
+		}
+		if rec.Code != tt.status || p.Detail != tt.detail {
+			t.Errorf("%s: got %d %q, want %d %q", tt.name, rec.Code, p.Detail, tt.status, tt.detail)
+		}
+		for _, f := range forbidden {
+			if strings.Contains(p.Detail, f) {
+				t.Errorf("%s: detail %q contains %q", tt.name, p.Detail, f)
+			}
+		}
+	}
+}
+
+// TestDatabaseErrorIsLoggedNotShown sends a real query's error through the
+// chain: the client reads "internal error", the log names the statement,
+// redacted.
+func TestDatabaseErrorIsLoggedNotShown(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	logs := &testkit.Logs{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	h := httpx.Chain(httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		var body string
+		err := db.QueryRow(r.Context(), "SELECT body FROM no_such_table\nWHERE owner = 'hunter2' AND id = $1", 7).Scan(&body)
+		if err != nil {
+			return fmt.Errorf("load note %d: %w", 7, err)
+		}
+		return nil
+	}), httpx.RequestID(), httpx.AccessLog(logger))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/notes/7", nil))
+
+	var p httpx.ProblemDetails
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatalf("body %s: %v", rec.Body, err)
+	}
+	if rec.Code != 500 || p.Detail != "internal error" {
+		t.Errorf("got %d %q, want 500 %q", rec.Code, p.Detail, "internal error")
+	}
+	if strings.Contains(rec.Body.String(), "no_such_table") {
+		t.Errorf("body %s names the table", rec.Body)
+	}
+	var failed []map[string]any
+	for _, l := range logs.Records(t) {
+		if l["msg"] == "request failed" {
+			failed = append(failed, l)
+		}
+	}
+	if len(failed) != 1 {
+		t.Fatalf("got %d request failed lines, want 1:\n%s", len(failed), logs)
+	}
+	got, _ := failed[0]["err"].(string)
+	if want := `load note 7: query "SELECT body FROM no_such_table": `; !strings.HasPrefix(got, want) {
+		t.Errorf("logged err %q, want it to start with %q", got, want)
+	}
+	if failed[0]["request_id"] != p.CorrelationID {
+		t.Errorf("logged request_id %v, want the correlation_id %s", failed[0]["request_id"], p.CorrelationID)
+	}
+	if strings.Contains(logs.String(), "hunter2") {
+		t.Error("a literal value reached the log")
 	}
 }
 

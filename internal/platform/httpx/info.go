@@ -27,6 +27,9 @@ type Info struct {
 	UserID string
 
 	logger *slog.Logger
+	// err is the full text of the error a 4xx answered, set by [Error] for
+	// the access log; the client read only its message.
+	err string
 }
 
 type infoKey struct{}

@@ -49,7 +49,8 @@ type Validator interface {
 // validates it if T or *T implements [Validator].
 //
 // It is strict, so that a client's mistake is reported rather than silently
-// ignored, and every error message names what is wrong, ready for [Error]:
+// ignored, and each of its own errors is an *apperr.Error whose message, the
+// detail [Error] shows the client, names what is wrong:
 //   - Content-Type not application/json: 415
 //   - empty body, malformed JSON (with its byte offset), an unknown field, a
 //     value of the wrong type ("field \"age\": want number, got string"),
@@ -57,8 +58,8 @@ type Validator interface {
 //   - a body over the [LimitBody] cap: apperr.ErrTooLarge (413), naming the cap
 //   - Validate's error, unchanged.
 //
-// A failure reading the body (the client hanging up mid-body) is returned
-// wrapped and maps to 500.
+// A body that stops arriving (the client too slow or gone) is an
+// apperr.ErrInvalid whose cause, for the log only, is the read error.
 func Decode[T any](r *http.Request) (T, error) {
 	var v T
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
@@ -80,7 +81,7 @@ func Decode[T any](r *http.Request) (T, error) {
 			return v, err
 		}
 		if body.err != nil {
-			return v, fmt.Errorf("reading request body: %w", body.err)
+			return v, readFailed(body.err)
 		}
 		return v, invalid("unexpected data after the JSON value")
 	}
@@ -98,11 +99,11 @@ func Decode[T any](r *http.Request) (T, error) {
 
 func checkContentType(ct string) error {
 	if ct == "" {
-		return &kindError{msg: "Content-Type must be application/json", kind: errUnsupportedMediaType}
+		return apperr.New(errUnsupportedMediaType, "Content-Type must be application/json")
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
-		return &kindError{msg: fmt.Sprintf("Content-Type %q is not application/json", ct), kind: errUnsupportedMediaType}
+		return apperr.Errorf(errUnsupportedMediaType, "Content-Type %q is not application/json", ct)
 	}
 	return nil
 }
@@ -127,8 +128,7 @@ func decodeError(err, readErr error) error {
 		return err
 	}
 	if readErr != nil && errors.Is(err, readErr) {
-		// A slow or broken client (ReadTimeout, reset), not a server fault.
-		return invalid("reading request body: " + readErr.Error())
+		return readFailed(readErr)
 	}
 	if e, ok := errors.AsType[*json.SyntaxError](err); ok {
 		// Offset counts the bytes read up to and including the bad one.
@@ -158,22 +158,31 @@ func decodeError(err, readErr error) error {
 		panic(err) // T cannot be decoded into: a bug, not bad input.
 	}
 	// Anything else (say, a custom UnmarshalJSON rejecting a value) is about
-	// the input.
+	// the input. An UnmarshalJSON that chose its client message keeps it.
+	if apperr.Message(err) != "" {
+		return err
+	}
 	return invalid(strings.TrimPrefix(err.Error(), "json: "))
 }
 
 func tooLarge(err error) (error, bool) {
 	if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return &kindError{
-			msg:  fmt.Sprintf("request body is larger than the %d-byte limit", e.Limit),
-			kind: apperr.ErrTooLarge,
-		}, true
+		return apperr.Errorf(apperr.ErrTooLarge, "request body is larger than the %d-byte limit", e.Limit), true
 	}
 	return err, false
 }
 
+// readFailed reports a body that stopped arriving: a slow or broken client
+// (ReadTimeout, a reset), not a server fault. The read error names our own
+// address, so only the log sees it.
+func readFailed(err error) error {
+	return apperr.Wrap(err, apperr.ErrInvalid, "reading request body failed before its end")
+}
+
+// invalid returns an apperr.ErrInvalid whose message, msg, is what the
+// client reads.
 func invalid(msg string) error {
-	return &kindError{msg: msg, kind: apperr.ErrInvalid}
+	return apperr.New(apperr.ErrInvalid, msg)
 }
 
 // jsonType names the JSON type that decodes into t, for messages clients read.

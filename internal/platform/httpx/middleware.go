@@ -67,8 +67,10 @@ func (rec *recorder) statusAfter(returned bool) int {
 // 5xx is logged separately at ERROR by [Error] or [Recover], so each failure
 // is reported once. The line has method, route (the pattern, or "unmatched"),
 // path, status, duration_ms, bytes (response body), request_id, user_id when
-// known, and the attributes each extra function returns; extra sees the
-// request context as AccessLog received it, after the handler has run.
+// known, err when [Error] answered a 4xx (the error's whole text, of which the
+// client read only the message), and the attributes each extra function
+// returns; extra sees the request context as AccessLog received it, after the
+// handler has run.
 //
 // AccessLog also makes logger the request's logger (see [Logger]), which is
 // how [Error] logs. It must run inside [RequestID] and outside [Routes].
@@ -92,6 +94,9 @@ func AccessLog(logger *slog.Logger, extra ...func(context.Context) []slog.Attr) 
 				}
 				if info.UserID != "" {
 					attrs = append(attrs, slog.String("user_id", info.UserID))
+				}
+				if info.err != "" {
+					attrs = append(attrs, slog.String("err", info.err))
 				}
 				for _, f := range extra {
 					attrs = append(attrs, f(r.Context())...)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -31,16 +32,10 @@ type ProblemDetails struct {
 	Errors []apperr.FieldError `json:"errors,omitempty"`
 }
 
-// RetryAfterError is implemented by errors that know when the client may try
-// again; [Error] turns it into a Retry-After header (whole seconds, at least 1).
-type RetryAfterError interface {
-	error
-	RetryAfter() time.Duration
-}
-
 // errUnsupportedMediaType is the one kind this package adds: it is still bad
 // input (errors.Is(err, apperr.ErrInvalid) holds) but deserves its own status.
-var errUnsupportedMediaType error = &kindError{msg: "unsupported media type", kind: apperr.ErrInvalid}
+// It is the Kind of an *apperr.Error that says what the client sent.
+var errUnsupportedMediaType = fmt.Errorf("unsupported media type: %w", apperr.ErrInvalid)
 
 // statuses maps error kinds to status codes: the only place that does. The
 // first match wins, so more specific kinds come first.
@@ -67,9 +62,15 @@ var statuses = []struct {
 // on; it keeps such requests out of the 5xx alerts.
 const statusClientClosedRequest = 499
 
-// StatusOf returns the status code [Error] answers err with: the status of
-// the first matching kind, else 500.
+// StatusOf returns the status code [Error] answers err with. The kind of the
+// outermost *apperr.Error in err's chain decides, because that error also
+// holds the message the client reads and was written to be answered so; an
+// inner kind does not override it. Without one, the first kind of the table
+// that err wraps decides. Anything else is a 500.
 func StatusOf(err error) int {
+	if e, ok := errors.AsType[*apperr.Error](err); ok && e.Kind != nil {
+		err = e.Kind
+	}
 	for _, s := range statuses {
 		if errors.Is(err, s.kind) {
 			return s.status
@@ -81,25 +82,36 @@ func StatusOf(err error) int {
 // Error writes err as a problem+json response. Every error response of every
 // service goes through it (or through [Problem]), so they all look alike.
 //
-// The status comes from the kind err wraps (see [StatusOf]). For a 4xx the
-// detail is err's message, since domain errors are written to be shown; an
-// *apperr.ValidationError also lists each bad field under "errors". For a 5xx
-// the body reveals nothing internal, and err is logged once at ERROR through
-// the request's [Logger] (the logger given to [AccessLog], with request_id),
-// so the correlation_id in the body leads to the cause. A 401 carries
-// WWW-Authenticate: Bearer; an err implementing [RetryAfterError] sets
-// Retry-After.
+// What the client reads and what the log reads are kept apart:
+//
+//   - The status comes from err's kind (see [StatusOf]).
+//   - For a 4xx, the detail is only apperr.Message(err): the message given
+//     on purpose to an *apperr.Error (or the text of an
+//     *apperr.ValidationError, whose bad fields are also listed under
+//     "errors"). An error that carries no such message, a bare kind or a
+//     plain fmt.Errorf("order %s: %w", id, apperr.ErrNotFound), gets the
+//     status's standard text ("Not Found"). err.Error(), with its wrapped
+//     context, SQL and kind suffixes, is never shown: it is recorded on the
+//     request's [Info] instead, and [AccessLog] adds it to the request's one
+//     line under "err".
+//   - For a 5xx, the body reveals nothing internal, and err.Error() is logged
+//     once at ERROR, under "err", through the request's [Logger] (the logger
+//     given to [AccessLog], with request_id), so the correlation_id in the
+//     body leads to the cause.
+//
+// A 401 carries WWW-Authenticate: Bearer; apperr.RetryAfter(err), when
+// positive, sets Retry-After in whole seconds (at least 1).
 func Error(w http.ResponseWriter, r *http.Request, err error) {
 	if err == nil {
 		err = errors.New("httpx.Error called with a nil error")
 	}
 	status := StatusOf(err)
-	if ra, ok := errors.AsType[RetryAfterError](err); ok {
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(ra.RetryAfter()), 10))
+	if d := apperr.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(d), 10))
 	}
 	if status >= 500 {
 		Logger(r.Context()).LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.Int("status", status), slog.String("error", err.Error()))
+			slog.Int("status", status), slog.String("err", err.Error()))
 		detail := "internal error"
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
@@ -110,7 +122,9 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 		Problem(w, r, status, detail)
 		return
 	}
-	p := newProblem(r, status, err.Error())
+	InfoFrom(r.Context()).err = err.Error()
+	p := newProblem(r, status, "")
+	p.Detail = cmp.Or(apperr.Message(err), p.Title)
 	if ve, ok := errors.AsType[*apperr.ValidationError](err); ok {
 		p.Errors = ve.Fields
 	}
@@ -151,14 +165,3 @@ func retryAfterSeconds(d time.Duration) int64 {
 	s := int64(math.Ceil(d.Seconds()))
 	return max(s, 1)
 }
-
-// kindError is an error with a message meant for the client and a kind for
-// StatusOf; unlike fmt.Errorf("...: %w", kind), its message does not end with
-// the kind's generic text.
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e kindError) Error() string { return e.msg }
-func (e kindError) Unwrap() error { return e.kind }

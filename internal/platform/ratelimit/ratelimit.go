@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
-	"github.com/rightsize/rightsize/internal/platform/httpx"
 )
 
 // Rate is how many events a key may have per period: Events per Per, with
@@ -193,12 +192,20 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 
 // Check is Allow(key, time.Now()) as an error, for handlers that learn the
 // key only after decoding the body, such as a per-account limit on login. It
-// returns nil if the event is allowed; otherwise an error that wraps
-// apperr.ErrRateLimited and implements httpx.RetryAfterError, so that
-// httpx.Error answers it with 429 and a Retry-After header.
+// returns nil if the event is allowed; otherwise an *apperr.Error of kind
+// apperr.ErrRateLimited, with the wait as its RetryAfter and the message
+// "too many requests: try again in N s", so that httpx.Error answers it with
+// 429, that message and a Retry-After header of N.
 func (l *Limiter) Check(key string) error {
 	if ok, wait := l.Allow(key, time.Now()); !ok {
-		return &limitedError{wait: wait}
+		// Whole seconds rounded up, as in the Retry-After header httpx.Error
+		// sets, so the body and the header agree.
+		secs := max(1, (wait+time.Second-1)/time.Second)
+		return &apperr.Error{
+			Kind:       apperr.ErrRateLimited,
+			Message:    fmt.Sprintf("too many requests: try again in %d s", secs),
+			RetryAfter: wait,
+		}
 	}
 	return nil
 }
@@ -222,22 +229,3 @@ func (l *Limiter) Len() int {
 func (l *Limiter) offset(now time.Time) time.Duration {
 	return now.Sub(l.epoch)
 }
-
-// limitedError is what Check returns. It is unexported because callers need
-// only its two interfaces: errors.Is(err, apperr.ErrRateLimited) and
-// httpx.RetryAfterError.
-type limitedError struct {
-	wait time.Duration
-}
-
-func (e *limitedError) Error() string {
-	// Whole seconds rounded up, as in the Retry-After header httpx.Error sets,
-	// so the body and the header agree.
-	secs := max(1, (e.wait+time.Second-1)/time.Second)
-	return fmt.Sprintf("too many requests: try again in %d s", secs)
-}
-
-func (e *limitedError) Unwrap() error             { return apperr.ErrRateLimited }
-func (e *limitedError) RetryAfter() time.Duration { return e.wait }
-
-var _ httpx.RetryAfterError = (*limitedError)(nil)

@@ -167,15 +167,11 @@ func TestCheck(t *testing.T) {
 	if !errors.Is(err, apperr.ErrRateLimited) {
 		t.Fatalf("second Check: got %v, want an apperr.ErrRateLimited", err)
 	}
-	ra, ok := errors.AsType[httpx.RetryAfterError](err)
-	if !ok {
-		t.Fatalf("second Check: got %T, want an httpx.RetryAfterError", err)
-	}
-	if d := ra.RetryAfter(); d <= 59*time.Minute || d > time.Hour {
+	if d := apperr.RetryAfter(err); d <= 59*time.Minute || d > time.Hour {
 		t.Errorf("RetryAfter: got %v, want just under 1h", d)
 	}
-	if got, want := err.Error(), "too many requests: try again in 3600 s"; got != want {
-		t.Errorf("Error: got %q, want %q", got, want)
+	if got, want := apperr.Message(err), "too many requests: try again in 3600 s"; got != want {
+		t.Errorf("Message: got %q, want %q", got, want)
 	}
 	if got := httpx.StatusOf(err); got != 429 {
 		t.Errorf("StatusOf: got %d, want 429", got)
