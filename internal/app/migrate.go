@@ -132,3 +132,15 @@ func migrate(ctx context.Context, cfg *loaded, args []string, stdout io.Writer) 
 	}
 	return tw.Flush()
 }
+
+// MigrationFiles returns the migrations of every service of the catalog,
+// each with a sqlite/ and a postgres/ directory, for keying test schemas.
+func MigrationFiles() []fs.FS {
+	var out []fs.FS
+	for _, def := range catalog {
+		if def.Migrations != nil {
+			out = append(out, def.Migrations)
+		}
+	}
+	return out
+}

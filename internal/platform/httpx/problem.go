@@ -94,7 +94,8 @@ func StatusOf(err error) int {
 //     context, SQL and kind suffixes, is never shown: it is recorded on the
 //     request's [Info] instead, and [AccessLog] adds it to the request's one
 //     line under "err".
-//   - For a 5xx, the body reveals nothing internal, and err.Error() is logged
+//   - For a 5xx, the body reveals nothing internal (a 503 shows the message
+//     chosen for it, if any: what is unavailable), and err.Error() is logged
 //     once at ERROR, under "err", through the request's [Logger] (the logger
 //     given to [AccessLog], with request_id), so the correlation_id in the
 //     body leads to the cause.
@@ -117,7 +118,9 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 		case errors.Is(err, context.DeadlineExceeded):
 			detail = "request timed out"
 		case status == http.StatusServiceUnavailable:
-			detail = "temporarily unavailable, try again later"
+			// A 503's message says what is unavailable ("billing is not
+			// configured"), chosen for the client like any other.
+			detail = cmp.Or(apperr.Message(err), "temporarily unavailable, try again later")
 		}
 		Problem(w, r, status, detail)
 		return
