@@ -10,25 +10,40 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/rightsize/rightsize/internal/platform/config"
+	"github.com/rightsize/rightsize/internal/platform/httpx"
 	"github.com/rightsize/rightsize/internal/platform/testkit"
+	"github.com/rightsize/rightsize/internal/service"
 )
 
+// fakeService is a service of tests: routes and nothing else.
+type fakeService struct {
+	service.Defaults
+	public []string
+	routes func(mux httpx.Router)
+}
+
+func (f *fakeService) Routes(mux httpx.Router) { f.routes(mux) }
+func (f *fakeService) Public() []string         { return f.public }
+
+// fake defines a service called name with the given routes.
+func fake(name string, public []string, routes func(mux httpx.Router)) service.Def {
+	return service.Define(name, nil, func(*struct{}, service.Deps) (*fakeService, error) {
+		return &fakeService{public: public, routes: routes}, nil
+	})
+}
+
 // testCatalog has two services, so that mounting a subset can be seen.
-var testCatalog = []Service{
-	{Name: "alpha", Public: []string{"GET /v1/alpha", "GET /v1/alpha/panic"}, Routes: func(mux Router, d Deps) {
+var testCatalog = []service.Def{
+	fake("alpha", []string{"GET /v1/alpha", "GET /v1/alpha/panic"}, func(mux httpx.Router) {
 		mux.Handle("GET /v1/alpha", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "alpha") }))
 		mux.Handle("GET /v1/alpha/panic", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("handler bug") }))
-	}},
-	{Name: "beta", Public: []string{"GET /v1/beta"}, Routes: func(mux Router, d Deps) {
+	}),
+	fake("beta", []string{"GET /v1/beta"}, func(mux httpx.Router) {
 		mux.Handle("GET /v1/beta", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "beta") }))
-	}},
+	}),
 }
 
 type problem struct {
@@ -78,31 +93,40 @@ func decodeProblem(t *testing.T, res *http.Response, body []byte) problem {
 	return p
 }
 
-func loadConfig(t *testing.T, env map[string]string) config.Config {
+// loadConfig loads env for catalog, failing the test on a bad value.
+func loadConfig(t *testing.T, catalog []service.Def, env map[string]string) *loaded {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	cfg, err := load(func(k string) string { return env[k] }, catalog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
 
-// newTestServer serves NewServer over a real listener, with the named
-// services of testCatalog mounted.
-func newTestServer(t *testing.T, services ...string) (*httptest.Server, *atomic.Bool, *testkit.Logs) {
+// newTestServer serves App.Handler over a real listener, with the named
+// services of testCatalog mounted and no worker, on an empty database that
+// the App migrates.
+func newTestServer(t *testing.T, services ...string) (*httptest.Server, *App, *testkit.Logs) {
 	t.Helper()
-	cfg := loadConfig(t, nil)
-	picked, err := selectServices(testCatalog, services)
+	cfg := loadConfig(t, testCatalog, map[string]string{
+		"DATABASE_URL": testkit.EmptyDatabaseURL(t),
+		"DATA_DIR":     t.TempDir(),
+		"SERVICES":     strings.Join(services, ","),
+		"WORKER":       "false",
+		"LOG_FORMAT":   "json",
+	})
+	logs := new(testkit.Logs)
+	a, err := build(context.Background(), cfg, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(testkit.Logs)
-	var ready atomic.Bool
-	ready.Store(true)
-	d := Deps{Config: cfg, DB: testkit.NewDB(t), Logger: newLogger(cfg, logs), Registry: prometheus.NewRegistry()}
-	srv := httptest.NewServer(NewServer(d, picked, &ready))
+	t.Cleanup(func() { a.Close() })
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return srv, &ready, logs
+	return srv, a, logs
 }
 
 func TestServicesSelection(t *testing.T) {
@@ -166,13 +190,13 @@ func TestErrorsAreProblems(t *testing.T) {
 
 func TestHealthAndReady(t *testing.T) {
 	t.Parallel()
-	srv, ready, logs := newTestServer(t)
+	srv, a, logs := newTestServer(t)
 	for _, path := range []string{"/health", "/ready"} {
 		if res, body := get(t, srv.URL+path); res.StatusCode != 200 {
 			t.Errorf("%s: got %d %s, want 200", path, res.StatusCode, body)
 		}
 	}
-	ready.Store(false)
+	a.ready.Store(false)
 	res, body := get(t, srv.URL+"/ready")
 	if res.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/ready while shutting down: got %d, want 503", res.StatusCode)
@@ -262,25 +286,26 @@ type running struct {
 
 // startServe runs serve with services as the catalog and env on top of a
 // fresh database, free ports and a cursor secret.
-func startServe(t *testing.T, services []Service, env map[string]string) *running {
+func startServe(t *testing.T, catalog []service.Def, env map[string]string) *running {
 	t.Helper()
 	port := testkit.FreePort(t)
 	full := map[string]string{
 		"PORT":          fmt.Sprint(port),
 		"METRICS_ADDR":  "127.0.0.1:0",
 		"DATA_DIR":      t.TempDir(),
-		"DATABASE_URL":  testkit.DatabaseURL(t),
+		"DATABASE_URL":  testkit.EmptyDatabaseURL(t),
 		"CURSOR_SECRET": strings.Repeat("k3y", 12),
+		"LOG_FORMAT":    "json",
 	}
 	for k, v := range env {
 		full[k] = v
 	}
-	cfg := loadConfig(t, full)
+	cfg := loadConfig(t, catalog, full)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{logs: new(testkit.Logs), stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.err = serve(ctx, cfg, services, r.logs)
+		r.err = serve(ctx, cfg, r.logs)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -358,13 +383,13 @@ func TestServeGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})
 	release := make(chan struct{})
-	catalog := []Service{{Name: "slow", Public: []string{"GET /v1/slow"}, Routes: func(mux Router, d Deps) {
+	catalog := []service.Def{fake("slow", []string{"GET /v1/slow"}, func(mux httpx.Router) {
 		mux.Handle("GET /v1/slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(started)
 			<-release
 			fmt.Fprint(w, "done")
 		}))
-	}}}
+	})}
 	r := startServe(t, catalog, map[string]string{"SHUTDOWN_DELAY": "300ms"})
 
 	slow := make(chan *http.Response, 1)

@@ -126,3 +126,30 @@ func queryAttrs(ctx context.Context) []slog.Attr {
 		slog.Float64("db_ms", float64(s.Duration())/float64(time.Millisecond)),
 	}
 }
+
+// Route is one route a mounted service registers.
+type Route struct {
+	Service string
+	Pattern string
+	// Public routes need no credentials.
+	Public bool
+}
+
+// Routes lists every route of the mounted services, in registration order:
+// the server's whole surface, for tests that walk it.
+func (a *App) Routes() []Route {
+	var out []Route
+	names, services := a.mounted()
+	for i, s := range services {
+		rec := &recorder{}
+		s.Routes(rec)
+		for _, p := range rec.patterns {
+			out = append(out, Route{Service: names[i], Pattern: p, Public: slices.Contains(s.Public(), p)})
+		}
+	}
+	return out
+}
+
+type recorder struct{ patterns []string }
+
+func (r *recorder) Handle(pattern string, _ http.Handler) { r.patterns = append(r.patterns, pattern) }

@@ -57,6 +57,8 @@ type Server struct {
 	Handler http.Handler
 	DB      *database.DB
 	Jobs    *jobs.Client
+	// Routes is every route the server registers.
+	Routes []app.Route
 	// SMTP receives every mail the workers send.
 	SMTP *testkit.SMTP
 	// Logs holds every log line, JSON.
@@ -115,7 +117,7 @@ func Start(tb testing.TB, env map[string]string) *Server {
 		a.Close()
 	})
 	d := a.Deps()
-	return &Server{URL: srv.URL, Handler: h, DB: d.DB, Jobs: d.Jobs, SMTP: smtp, Logs: logs, client: srv.Client()}
+	return &Server{URL: srv.URL, Handler: h, DB: d.DB, Jobs: d.Jobs, Routes: a.Routes(), SMTP: smtp, Logs: logs, client: srv.Client()}
 }
 
 // Response is an answer of the server, its JSON body decoded.
