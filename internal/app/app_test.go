@@ -26,7 +26,7 @@ type fakeService struct {
 }
 
 func (f *fakeService) Routes(mux httpx.Router) { f.routes(mux) }
-func (f *fakeService) Public() []string         { return f.public }
+func (f *fakeService) Public() []string        { return f.public }
 
 // fake defines a service called name with the given routes.
 func fake(name string, public []string, routes func(mux httpx.Router)) service.Def {

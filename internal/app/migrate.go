@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"text/tabwriter"
 
-
 	"github.com/rightsize/rightsize/internal/jobs"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/service"

@@ -132,4 +132,3 @@ func columns(ctx context.Context, db *database.DB) ([]string, error) {
 	slices.Sort(out)
 	return out, rows.Err()
 }
-
