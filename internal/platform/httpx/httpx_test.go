@@ -496,7 +496,10 @@ func TestErrorDetailIsOnlyTheMessage(t *testing.T) {
 		{"finer kind", fmt.Errorf("upload: %w", apperr.New(apperr.ErrInvalid, "name is too long")), 400, "name is too long"},
 		{"client went away", fmt.Errorf("list orders: %w", context.Canceled), 499, "Client Closed Request"},
 		{"SQL behind a 5xx", sqlCause, 500, "internal error"},
-		{"message behind a 5xx", apperr.Wrap(sqlCause, apperr.ErrUnavailable, "the database is down"), 503, "temporarily unavailable, try again later"},
+		// A 503 says what is unavailable, if told: never its cause.
+		{"message of a 503", apperr.Wrap(sqlCause, apperr.ErrUnavailable, "billing is not configured"), 503, "billing is not configured"},
+		{"bare 503", fmt.Errorf("stripe: %w", apperr.ErrUnavailable), 503, "temporarily unavailable, try again later"},
+		{"message behind a 500", apperr.Wrap(sqlCause, errors.New("a bug"), "never shown"), 500, "internal error"},
 	}
 	forbidden := []string{
 		": not found", ": authentication required", ": conflict", ": forbidden",
@@ -525,7 +528,8 @@ func TestErrorDetailIsOnlyTheMessage(t *testing.T) {
 // redacted.
 func TestDatabaseErrorIsLoggedNotShown(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
+	// No tables at all: the query fails as a real one would.
+	db := testkit.NewEmptyDB(t)
 	logs := &testkit.Logs{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	h := httpx.Chain(httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
