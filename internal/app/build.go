@@ -60,7 +60,8 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 			a.logger.Warn("production on SQLite: make sure DATA_DIR is on a persistent disk and only one instance runs")
 		}
 	}
-	if p.CursorSecretGenerated {
+	if p.CursorSecretGenerated && !textLogs(p, stdout) {
+		// On a terminal the banner says so.
 		a.logger.Warn("CURSOR_SECRET is not set: using a random key, so pagination cursors do not survive a restart or work across instances")
 	}
 

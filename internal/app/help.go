@@ -23,14 +23,13 @@ import (
 // Without it, the module version from the build information is used.
 var Version = ""
 
-// versionLine reads like "rightsize v1.2.3 (commit 0123abc, built
-// 2026-12-04T21:00:00Z, go1.26.8)": what `version` prints and the start-up
-// log records. The commit and time come from the Go toolchain's VCS stamp.
-func versionLine() string {
-	version, commit, built := Version, "", ""
+// version returns the release (Version, else the module's version, else
+// "dev") and, from the Go toolchain's VCS stamp, the commit and its time.
+func version() (release, commit, built string) {
+	release = Version
 	if info, ok := debug.ReadBuildInfo(); ok {
-		if version == "" {
-			version = info.Main.Version
+		if release == "" {
+			release = info.Main.Version
 		}
 		modified := false
 		for _, s := range info.Settings {
@@ -43,14 +42,22 @@ func versionLine() string {
 				modified = s.Value == "true"
 			}
 		}
-		if modified {
+		if modified && commit != "" {
 			commit += "+dirty"
 		}
 	}
-	if version == "" || version == "(devel)" {
-		version = "dev"
+	if release == "" || release == "(devel)" {
+		release = "dev"
 	}
-	parts := []string{}
+	return release, commit, built
+}
+
+// versionLine reads like "rightsize v1.2.3 (commit 0123abc, built
+// 2026-12-04T21:00:00Z, go1.26.8)": what `version` prints and the start-up
+// log records.
+func versionLine() string {
+	release, commit, built := version()
+	var parts []string
 	if commit != "" {
 		parts = append(parts, "commit "+commit)
 	}
@@ -58,7 +65,7 @@ func versionLine() string {
 		parts = append(parts, "built "+built)
 	}
 	parts = append(parts, runtime.Version())
-	return fmt.Sprintf("rightsize %s (%s)", version, strings.Join(parts, ", "))
+	return fmt.Sprintf("rightsize %s (%s)", release, strings.Join(parts, ", "))
 }
 
 // describe lists every variable of the platform, of app and of every
@@ -156,6 +163,11 @@ func printBanner(w io.Writer, p config.Config, own settings, api, metrics net.Ad
 	if own.SigningKey == "" {
 		keys = "development key in " + filepath.Join(p.DataDir, authn.DevKeyFile)
 	}
+	cursors := "CURSOR_SECRET"
+	if p.CursorSecretGenerated {
+		cursors = "a random key: CURSOR_SECRET is unset, so cursors die with the process"
+	}
+	release, _, _ := version()
 	fmt.Fprintf(w, `
   rightsize %s · services: %s · worker %s
   API      %s://%s
@@ -163,7 +175,8 @@ func printBanner(w io.Writer, p config.Config, own settings, api, metrics net.Ad
   data     %s
   mail     %s
   tokens   signed with the %s
+  cursors  signed with %s
   settings rightsize config · every variable: rightsize help env
 
-`, Version, strings.Join(services, ", "), worker, scheme, host(api), host(metrics), data, mail, keys)
+`, release, strings.Join(services, ", "), worker, scheme, host(api), host(metrics), data, mail, keys, cursors)
 }
