@@ -38,6 +38,15 @@ func (w *noteWorker) Work(ctx context.Context, job *river.Job[noteArgs]) error {
 	return nil
 }
 
+// riverSchema is River's own tables and nothing else: all these tests need.
+var riverSchema = testkit.Schema{
+	Key: "river-" + testkit.ModuleVersion("github.com/riverqueue/river"),
+	Apply: func(ctx context.Context, db *database.DB) error {
+		_, err := jobs.Migrate(ctx, db)
+		return err
+	},
+}
+
 type testBundle struct {
 	db     *database.DB
 	client *jobs.Client
@@ -45,28 +54,29 @@ type testBundle struct {
 	reg    *prometheus.Registry
 }
 
+// setup starts a working client, over a fresh database, with noteWorker
+// registered on its bundle and periodic added, as the app wires them: after
+// New, before Start.
 func setup(t *testing.T, periodic ...*river.PeriodicJob) *testBundle {
 	t.Helper()
-	o := testkit.DBOptions(t)
-	db, err := database.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-
-	w := &noteWorker{worked: make(chan string, 100)}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, w)
+	db := testkit.NewDB(t, riverSchema)
 	reg := prometheus.NewRegistry()
-	opts := jobs.Options{Work: true, Concurrency: 4, Periodic: periodic, Registerer: reg}
-	if db.Dialect() == database.Postgres {
-		opts.PostgresURL = o.DSN
-	}
-	client, err := jobs.New(context.Background(), db, workers, opts)
+	client, err := jobs.New(context.Background(), db, jobs.Options{Work: true, Concurrency: 4, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := &noteWorker{worked: make(chan string, 100)}
+	river.AddWorker(client.Workers(), w)
+	client.AddPeriodic(periodic...)
+	start(t, client)
+	return &testBundle{db: db, client: client, worker: w, reg: reg}
+}
+
+// start starts client and stops and closes it when t ends.
+func start(t *testing.T, client *jobs.Client) {
+	t.Helper()
 	if err := client.Start(context.Background()); err != nil {
+		client.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -77,7 +87,6 @@ func setup(t *testing.T, periodic ...*river.PeriodicJob) *testBundle {
 		}
 		client.Close()
 	})
-	return &testBundle{db: db, client: client, worker: w, reg: reg}
 }
 
 func waitFor[T any](t *testing.T, ch <-chan T) T {
@@ -141,6 +150,8 @@ func TestInsertTxRunsOnlyCommittedJobs(t *testing.T) {
 	}
 }
 
+// Periodic jobs added after New, before Start, are enqueued by a working
+// client: on start (RunOnStart) and then every interval.
 func TestPeriodicJob(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jobs.Every(200*time.Millisecond, noteArgs{Note: "tick"}))
@@ -151,20 +162,48 @@ func TestPeriodicJob(t *testing.T) {
 	}
 }
 
-func TestInsertOnlyClientDoesNotWork(t *testing.T) {
+// A worker registered on Workers after New is the one the client consults:
+// before it is registered River refuses to insert its kind, after it the
+// job is inserted and, once the client starts, worked.
+func TestWorkerRegisteredAfterNew(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
-	workers := river.NewWorkers()
-	w := &noteWorker{worked: make(chan string, 1)}
-	river.AddWorker(workers, w)
-	client, err := jobs.New(context.Background(), db, workers, jobs.Options{})
+	db := testkit.NewDB(t, riverSchema)
+	client, err := jobs.New(context.Background(), db, jobs.Options{Work: true, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := client.Start(ctx); err != nil {
+	insert := func(note string) error {
+		return db.Transact(ctx, func(tx *database.Tx) error {
+			return client.InsertTx(ctx, tx, noteArgs{Note: note}, nil)
+		})
+	}
+	if err := insert("too early"); err == nil {
+		t.Fatal("InsertTx of a kind with no worker registered: got nil, want River's unknown-kind error")
+	}
+
+	w := &noteWorker{worked: make(chan string, 10)}
+	river.AddWorker(client.Workers(), w)
+	if err := insert("registered"); err != nil {
+		t.Fatalf("InsertTx after registering the worker: %v", err)
+	}
+	start(t, client)
+	if got := waitFor(t, w.worked); got != "registered" {
+		t.Errorf("got job %q worked, want %q", got, "registered")
+	}
+}
+
+func TestInsertOnlyClientDoesNotWork(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t, riverSchema)
+	client, err := jobs.New(context.Background(), db, jobs.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	w := &noteWorker{worked: make(chan string, 1)}
+	river.AddWorker(client.Workers(), w)
+	start(t, client)
+	ctx := context.Background()
 	err = db.Transact(ctx, func(tx *database.Tx) error {
 		return client.InsertTx(ctx, tx, noteArgs{Note: "queued"}, nil)
 	})
@@ -186,6 +225,37 @@ func TestInsertOnlyClientDoesNotWork(t *testing.T) {
 	}
 }
 
+// An insert-only client ignores periodic jobs (River panics if a client
+// without queues is given any): the worker processes enqueue them.
+func TestInsertOnlyClientIgnoresPeriodicJobs(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t, riverSchema)
+	client, err := jobs.New(context.Background(), db, jobs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	river.AddWorker(client.Workers(), &noteWorker{worked: make(chan string, 10)})
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("AddPeriodic on an insert-only client panicked: %v", p)
+			}
+		}()
+		client.AddPeriodic(jobs.Every(50*time.Millisecond, noteArgs{Note: "tick"}))
+	}()
+	start(t, client)
+	// RunOnStart and many intervals: a client that ran periodic jobs would
+	// have enqueued one by now.
+	time.Sleep(time.Second)
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM river_job`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("got %d jobs enqueued by an insert-only client's periodic jobs, want 0", n)
+	}
+}
+
 // Mail leaves the process only from a job: the message is queued with the
 // change that caused it and delivered by the worker.
 func TestMailSentFromJob(t *testing.T) {
@@ -195,23 +265,14 @@ func TestMailSentFromJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := testkit.DBOptions(t)
-	db, err := database.Open(context.Background(), o)
+	db := testkit.NewDB(t, riverSchema)
+	client, err := jobs.New(context.Background(), db, jobs.Options{Work: true, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &mail.SendWorker{Mailer: mailer})
-	client, err := jobs.New(context.Background(), db, workers, jobs.Options{Work: true, Concurrency: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	river.AddWorker(client.Workers(), &mail.SendWorker{Mailer: mailer})
+	start(t, client)
 	ctx := context.Background()
-	if err := client.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer client.Stop(ctx)
 
 	msg := mail.Message{To: "ada@example.com", Subject: "Welcome", Text: "Hello, Ada."}
 	err = db.Transact(ctx, func(tx *database.Tx) error {
@@ -247,15 +308,14 @@ func (w *blockWorker) Work(ctx context.Context, job *river.Job[blockArgs]) error
 // ends by the deadline; the job stays in the queue for a later retry.
 func TestStopCancelsJobsAtDeadline(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
-	w := &blockWorker{started: make(chan struct{}), cancelled: make(chan struct{})}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, w)
-	client, err := jobs.New(context.Background(), db, workers, jobs.Options{Work: true, Concurrency: 1})
+	db := testkit.NewDB(t, riverSchema)
+	client, err := jobs.New(context.Background(), db, jobs.Options{Work: true, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
+	w := &blockWorker{started: make(chan struct{}), cancelled: make(chan struct{})}
+	river.AddWorker(client.Workers(), w)
 	ctx := context.Background()
 	if err := client.Start(ctx); err != nil {
 		t.Fatal(err)
