@@ -20,11 +20,14 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/testkit"
 )
 
-func createNotes(t testing.TB, db *database.DB) {
-	t.Helper()
-	if _, err := db.Exec(context.Background(), `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+// notesSchema is the one table these tests need: the database package knows
+// no service's schema, and its tests need none.
+var notesSchema = testkit.Schema{
+	Key: "database-test-notes-1", // bump when Apply changes
+	Apply: func(ctx context.Context, db *database.DB) error {
+		_, err := db.Exec(ctx, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`)
+		return err
+	},
 }
 
 func countNotes(t testing.TB, db *database.DB) int {
@@ -40,8 +43,7 @@ func countNotes(t testing.TB, db *database.DB) int {
 // "database is locked" on a default SQLite set-up.
 func TestConcurrentWriteTransactions(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
-	createNotes(t, db)
+	db := testkit.NewDB(t, notesSchema)
 	ctx := context.Background()
 
 	const writers, each = 20, 25
@@ -75,8 +77,7 @@ func TestConcurrentWriteTransactions(t *testing.T) {
 
 func TestTransact(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
-	createNotes(t, db)
+	db := testkit.NewDB(t, notesSchema)
 	ctx := context.Background()
 	id := 0
 	insert := func(tx *database.Tx) {
@@ -108,7 +109,7 @@ func TestTransact(t *testing.T) {
 
 func TestQueryDeadline(t *testing.T) {
 	t.Parallel()
-	o := testkit.DBOptions(t)
+	o := testkit.DBOptions(t, notesSchema)
 	o.QueryTimeout = 100 * time.Millisecond
 	db, err := database.Open(context.Background(), o)
 	if err != nil {
@@ -138,7 +139,7 @@ func TestSlowQueryLogAndMetrics(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	o := testkit.DBOptions(t)
+	o := testkit.DBOptions(t, notesSchema)
 	o.SlowQuery = 0 // every query is "slow"
 	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	o.Registerer = reg
@@ -280,8 +281,7 @@ func TestRedact(t *testing.T) {
 
 func TestIsUniqueViolation(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
-	createNotes(t, db)
+	db := testkit.NewDB(t, notesSchema)
 	ctx := context.Background()
 	if _, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES (1, 'a')`); err != nil {
 		t.Fatal(err)
@@ -298,8 +298,7 @@ func TestIsUniqueViolation(t *testing.T) {
 
 func TestQueryErrorsNameTheStatement(t *testing.T) {
 	t.Parallel()
-	db := testkit.NewDB(t)
-	createNotes(t, db)
+	db := testkit.NewDB(t, notesSchema)
 	ctx := context.Background()
 	if _, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES (1, 'a')`); err != nil {
 		t.Fatal(err)
