@@ -3,6 +3,9 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rightsize/rightsize/internal/app/apptest"
+	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/testkit"
 )
 
@@ -107,6 +112,50 @@ func (p *proc) logs() string {
 	return strings.Join(p.out, "\n")
 }
 
+// records returns the JSON log lines written so far, decoded; other lines
+// (the development banner) are skipped.
+func (p *proc) records() []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var recs []map[string]any
+	for _, line := range p.out {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			recs = append(recs, m)
+		}
+	}
+	return recs
+}
+
+// record returns the only log record with msg, failing t unless there is
+// exactly one.
+func (p *proc) record(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	recs := p.records()
+	var found []map[string]any
+	for _, r := range recs {
+		if r["msg"] == msg {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("got %d log lines with msg %q, want 1; logs:\n%s", len(found), msg, p.logs())
+	}
+	return found[0]
+}
+
+// count returns how many log records have msg.
+func (p *proc) count(msg string) int {
+	recs := p.records()
+	n := 0
+	for _, r := range recs {
+		if r["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *proc) waitLog(t *testing.T, s string) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
@@ -162,6 +211,37 @@ func TestFreshStart(t *testing.T) {
 		t.Errorf("/ready: got %d, want 200", got)
 	}
 
+	// In development a first start is quiet: no config line, one line
+	// counting the migrations (each is at DEBUG), the listening line with
+	// both addresses, then a short text banner for the developer.
+	if n := p.count("starting"); n != 0 {
+		t.Errorf("got %d starting lines in development, want none", n)
+	}
+	if n := p.count("migrated"); n != 0 {
+		t.Errorf("got %d per-migration lines at INFO in development, want none", n)
+	}
+	applied := p.record(t, "migrations applied")
+	if n, _ := applied["app"].(float64); n < 1 {
+		t.Errorf("migrations applied: got app=%v, want at least 1", applied["app"])
+	}
+	if n, _ := applied["river"].(float64); n < 1 {
+		t.Errorf("migrations applied: got river=%v, want at least 1", applied["river"])
+	}
+	p.waitLog(t, "/metrics") // the banner's metrics line, written just after listening
+	if banner := p.textAfter(`"msg":"listening"`); !strings.Contains(banner, "API") || !strings.Contains(banner, "/metrics") {
+		t.Errorf("got text after the listening line %q, want the banner naming the API and metrics", banner)
+	}
+	listening := p.record(t, "listening")
+	if addr, _ := listening["addr"].(string); !strings.HasSuffix(addr, ":"+strings.TrimPrefix(p.api, "http://127.0.0.1:")) {
+		t.Errorf("listening: got addr %q, want the PORT's", addr)
+	}
+	metricsAddr, _ := listening["metrics_addr"].(string)
+	if metricsAddr == "" {
+		t.Errorf("listening: no metrics_addr in %v", listening)
+	} else if got := status(t, "http://"+metricsAddr+"/metrics"); got != 200 {
+		t.Errorf("/metrics at the logged metrics_addr: got %d, want 200", got)
+	}
+
 	if _, err := os.Stat(filepath.Join(p.cmd.Dir, "data", "rightsize.db")); testkit.Dialect() == "sqlite" && err != nil {
 		t.Errorf("default SQLite file: %v", err)
 	}
@@ -190,6 +270,65 @@ func TestFreshStart(t *testing.T) {
 	if err := p.wait(t, 20*time.Second); err != nil {
 		t.Errorf("exit: got %v, want status 0", err)
 	}
+	if _, ok := p.record(t, "shut down")["duration_ms"].(float64); !ok {
+		t.Errorf("shut down line without a numeric duration_ms; logs:\n%s", p.logs())
+	}
+}
+
+// textAfter returns the non-JSON lines written after the first line
+// containing after, or all of them if after is "".
+func (p *proc) textAfter(after string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var text []string
+	seen := after == ""
+	for _, line := range p.out {
+		switch {
+		case !seen:
+			seen = strings.Contains(line, after)
+		case !strings.HasPrefix(line, "{"):
+			text = append(text, line)
+		}
+	}
+	return strings.Join(text, "\n")
+}
+
+// In production the process says what it runs with before anything else,
+// logs each migration it applies, and writes nothing but JSON log lines.
+func TestProductionStartLogs(t *testing.T) {
+	t.Parallel()
+	seed, err := authn.GenerateSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	p := start(t, map[string]string{
+		"ENV":              "production",
+		"DATABASE_URL":     testkit.EmptyDatabaseURL(t),
+		"SMTP_URL":         testkit.SMTPServer(t).URL(),
+		"PUBLIC_URL":       "https://app.example.com",
+		"AUTH_SIGNING_KEY": seed,
+		"CURSOR_SECRET":    hex.EncodeToString(secret),
+	})
+	recs := p.records()
+	if len(recs) == 0 || recs[0]["msg"] != "starting" {
+		t.Errorf("want the starting line first; logs:\n%s", p.logs())
+	}
+	if starting := p.record(t, "starting"); starting["config"] == nil || starting["version"] == nil {
+		t.Errorf("starting line %v: want its version and config", starting)
+	}
+	if n := p.count("migrated"); n < 2 {
+		t.Errorf("got %d per-migration lines, want one per migration applied (app's and River's)", n)
+	}
+	p.record(t, "listening")
+	if text := p.textAfter(""); text != "" {
+		t.Errorf("got non-JSON output in production %q, want log lines only", text)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Errorf("exit: got %v, want status 0", err)
+	}
 }
 
 // SIGTERM with a request in flight: the request completes, /ready turns 503
@@ -199,7 +338,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	t.Parallel()
 	const shutdownTimeout = 15 * time.Second
 	p := start(t, map[string]string{
-		"DATABASE_URL":     testkit.DatabaseURL(t),
+		"DATABASE_URL":     apptest.DatabaseURL(t),
 		"SHUTDOWN_DELAY":   "1s",
 		"SHUTDOWN_TIMEOUT": shutdownTimeout.String(),
 	})
@@ -344,7 +483,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 // exits 1 at the deadline and says the shutdown was incomplete.
 func TestSIGTERMGivesUpAtShutdownTimeout(t *testing.T) {
 	t.Parallel()
-	p := start(t, map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "SHUTDOWN_TIMEOUT": "2s"})
+	p := start(t, map[string]string{"DATABASE_URL": apptest.DatabaseURL(t), "SHUTDOWN_TIMEOUT": "2s"})
 	go http.Get(p.api + "/_test/slow?for=60s")
 	p.waitLog(t, "test: slow request started")
 	p.cmd.Process.Signal(syscall.SIGTERM)
