@@ -118,7 +118,9 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 		// Every process that works jobs registers every service's workers,
 		// whichever routes it mounts.
 		svc.Workers(jc.Workers())
-		jc.AddPeriodic(svc.Periodic()...)
+		if err := jc.AddPeriodic(svc.Periodic()...); err != nil {
+			return nil, fmt.Errorf("service %s: %w", def.Name, err)
+		}
 		a.services = append(a.services, svc)
 	}
 

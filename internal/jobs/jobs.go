@@ -31,8 +31,8 @@ type Options struct {
 	Work bool
 	// Concurrency is how many jobs run at once in this process.
 	Concurrency int
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 // pollInterval bounds how long a committed job can wait before it is fetched
@@ -107,10 +107,14 @@ func (c *Client) Workers() *river.Workers { return c.workers }
 // whichever worker process is River's elected leader, so each runs once per
 // interval however many processes run; a client that only inserts ignores
 // them.
-func (c *Client) AddPeriodic(jobs ...*river.PeriodicJob) {
-	if c.work {
-		c.river.PeriodicJobs().AddMany(jobs)
+func (c *Client) AddPeriodic(jobs ...*river.PeriodicJob) error {
+	if !c.work {
+		return nil
 	}
+	if _, err := c.river.PeriodicJobs().AddManySafely(jobs); err != nil {
+		return fmt.Errorf("jobs: periodic: %w", err)
+	}
+	return nil
 }
 
 // InsertTx enqueues a job inside tx: it becomes visible to workers when tx
