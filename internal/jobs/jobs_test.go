@@ -67,7 +67,9 @@ func setup(t *testing.T, periodic ...*river.PeriodicJob) *testBundle {
 	}
 	w := &noteWorker{worked: make(chan string, 100)}
 	river.AddWorker(client.Workers(), w)
-	client.AddPeriodic(periodic...)
+	if err := client.AddPeriodic(periodic...); err != nil {
+		t.Fatal(err)
+	}
 	start(t, client)
 	return &testBundle{db: db, client: client, worker: w, reg: reg}
 }
@@ -241,7 +243,9 @@ func TestInsertOnlyClientIgnoresPeriodicJobs(t *testing.T) {
 				t.Fatalf("AddPeriodic on an insert-only client panicked: %v", p)
 			}
 		}()
-		client.AddPeriodic(jobs.Every(50*time.Millisecond, noteArgs{Note: "tick"}))
+		if err := client.AddPeriodic(jobs.Every(50*time.Millisecond, noteArgs{Note: "tick"})); err != nil {
+			t.Errorf("AddPeriodic on an insert-only client: %v", err)
+		}
 	}()
 	start(t, client)
 	// RunOnStart and many intervals: a client that ran periodic jobs would
