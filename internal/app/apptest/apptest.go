@@ -36,12 +36,6 @@ var Schema = testkit.Schema{
 	},
 }
 
-// NewDB returns a fresh database of tb's own holding Schema.
-func NewDB(tb testing.TB) *database.DB {
-	tb.Helper()
-	return testkit.NewDB(tb, Schema)
-}
-
 // DatabaseURL returns a DATABASE_URL naming a fresh database of tb's own
 // holding Schema, for tests that run the whole program.
 func DatabaseURL(tb testing.TB) string {
