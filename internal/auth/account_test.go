@@ -7,10 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/rightsize/rightsize/internal/app/apptest"
 	"github.com/rightsize/rightsize/internal/auth"
-	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
 const (
@@ -29,38 +28,38 @@ func TestPasswordReset(t *testing.T) {
 	_, refresh1 := b.login(t, email, oldPassword)
 	_, refresh2 := b.login(t, email, oldPassword)
 
-	out := b.want(t, http.StatusAccepted, "POST", "/v1/auth/password-reset", "", map[string]string{"email": " ADA@Example.com "})
+	out := b.Want(t, http.StatusAccepted, "POST", "/v1/auth/password-reset", "", map[string]string{"email": " ADA@Example.com "})
 	if out["status"] != "reset_requested" {
 		t.Errorf("reset request: got status %v, want reset_requested", out["status"])
 	}
-	m := b.waitMail(t, email, "Reset your password")
-	token := linkToken(t, string(m.Body), publicURL+"/reset-password")
+	m := b.WaitMail(t, email, "Reset your password")
+	token := apptest.LinkToken(t, string(m.Body), publicURL+"/reset-password")
 
 	// A password the rules refuse leaves the token usable.
-	weak := b.call(t, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": token, "new_password": "short"})
+	weak := b.Call(t, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": token, "new_password": "short"})
 	wantInvalid(t, weak, "new_password")
 
 	confirm := map[string]string{"token": token, "new_password": newPassword}
-	out = b.want(t, http.StatusOK, "POST", "/v1/auth/password-reset/confirm", "", confirm)
+	out = b.Want(t, http.StatusOK, "POST", "/v1/auth/password-reset/confirm", "", confirm)
 	if out["status"] != "password_reset" {
 		t.Errorf("confirm: got status %v, want password_reset", out["status"])
 	}
 
-	if n := b.count(t, `SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, userID); n != 0 {
+	if n := b.Count(t, `SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, userID); n != 0 {
 		t.Errorf("live refresh tokens after reset: got %d, want 0", n)
 	}
 	for i, rt := range []string{refresh1, refresh2} {
-		if r := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": rt}); r.status != http.StatusUnauthorized {
-			t.Errorf("refresh with session %d after reset: got %d, want 401", i+1, r.status)
+		if r := b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": rt}); r.Status != http.StatusUnauthorized {
+			t.Errorf("refresh with session %d after reset: got %d, want 401", i+1, r.Status)
 		}
 	}
 
-	if r := b.call(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": oldPassword}); r.status != http.StatusUnauthorized {
-		t.Errorf("login with the old password: got %d, want 401", r.status)
+	if r := b.Call(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": oldPassword}); r.Status != http.StatusUnauthorized {
+		t.Errorf("login with the old password: got %d, want 401", r.Status)
 	}
 	b.login(t, email, newPassword)
 
-	again := b.call(t, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": token, "new_password": "yet another passphrase"})
+	again := b.Call(t, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": token, "new_password": "yet another passphrase"})
 	wantInvalid(t, again, "token")
 	b.login(t, email, newPassword)
 }
@@ -75,12 +74,12 @@ func TestPasswordResetRetiresOtherLinks(t *testing.T) {
 
 	var tokens []string
 	for range 2 {
-		b.want(t, http.StatusAccepted, "POST", "/v1/auth/password-reset", "", map[string]string{"email": email})
-		m := b.waitMail(t, email, "Reset your password")
-		tokens = append(tokens, linkToken(t, string(m.Body), publicURL+"/reset-password"))
+		b.Want(t, http.StatusAccepted, "POST", "/v1/auth/password-reset", "", map[string]string{"email": email})
+		m := b.WaitMail(t, email, "Reset your password")
+		tokens = append(tokens, apptest.LinkToken(t, string(m.Body), publicURL+"/reset-password"))
 	}
-	b.want(t, http.StatusOK, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": tokens[1], "new_password": newPassword})
-	r := b.call(t, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": tokens[0], "new_password": "yet another passphrase"})
+	b.Want(t, http.StatusOK, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": tokens[1], "new_password": newPassword})
+	r := b.Call(t, "POST", "/v1/auth/password-reset/confirm", "", map[string]string{"token": tokens[0], "new_password": "yet another passphrase"})
 	wantInvalid(t, r, "token")
 	b.login(t, email, newPassword)
 }
@@ -93,30 +92,30 @@ func TestPasswordResetUnknownEmail(t *testing.T) {
 	const known, unknown = "ada@example.com", "nobody@example.com"
 	b.addUser(t, known, oldPassword, true)
 
-	unknownRes := b.call(t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": unknown})
-	b.waitJobs(t, auth.PasswordResetArgs{}.Kind(), 1)
+	unknownRes := b.Call(t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": unknown})
+	b.WaitJobs(t, auth.PasswordResetArgs{}.Kind(), 1)
 	// The worker inserts the mail job in the transaction it completes
 	// in, so none now means none ever.
-	if n := b.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'mail.send'`); n != 0 {
+	if n := b.Count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'mail.send'`); n != 0 {
 		t.Errorf("mail jobs after a reset for an unknown email: got %d, want 0", n)
 	}
 	b.assertNoMailYet(t)
-	if n := b.count(t, `SELECT COUNT(*) FROM email_tokens`); n != 0 {
+	if n := b.Count(t, `SELECT COUNT(*) FROM email_tokens`); n != 0 {
 		t.Errorf("email tokens after a reset for an unknown email: got %d, want 0", n)
 	}
 
-	knownRes := b.call(t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": known})
-	b.waitMail(t, known, "Reset your password")
+	knownRes := b.Call(t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": known})
+	b.WaitMail(t, known, "Reset your password")
 
-	if unknownRes.status != knownRes.status || knownRes.status != http.StatusAccepted {
-		t.Errorf("status: got %d for the unknown email and %d for the known one, want 202 for both", unknownRes.status, knownRes.status)
+	if unknownRes.Status != knownRes.Status || knownRes.Status != http.StatusAccepted {
+		t.Errorf("status: got %d for the unknown email and %d for the known one, want 202 for both", unknownRes.Status, knownRes.Status)
 	}
-	if got, want := keysOf(unknownRes.body), keysOf(knownRes.body); !slices.Equal(got, want) {
+	if got, want := keysOf(unknownRes.Body), keysOf(knownRes.Body); !slices.Equal(got, want) {
 		t.Errorf("body keys: got %q for the unknown email, want %q as for the known one", got, want)
 	}
-	for _, k := range keysOf(knownRes.body) {
-		got, _ := unknownRes.body[k].(string)
-		want, _ := knownRes.body[k].(string)
+	for _, k := range keysOf(knownRes.Body) {
+		got, _ := unknownRes.Body[k].(string)
+		want, _ := knownRes.Body[k].(string)
 		if strings.ReplaceAll(got, unknown, known) != want {
 			t.Errorf("body %q: got %q for the unknown email, want %q with the address swapped", k, got, want)
 		}
@@ -140,38 +139,38 @@ func TestSignupTakenEmail(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			signup := func(email, name string) response {
-				return b.call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": oldPassword, "name": name})
+			signup := func(email, name string) apptest.Response {
+				return b.Call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": oldPassword, "name": name})
 			}
 			first := signup("Ada@X.com", "Ada")
-			if first.status != http.StatusAccepted {
-				t.Fatalf("first signup: got %d %v, want 202", first.status, first.body)
+			if first.Status != http.StatusAccepted {
+				t.Fatalf("first signup: got %d %v, want 202", first.Status, first.Body)
 			}
-			b.waitMail(t, "ada@x.com", "verify")
+			b.WaitMail(t, "ada@x.com", "verify")
 
 			again := signup(tt.email, "Mallory")
-			m := b.waitMail(t, "ada@x.com", "You already have an account")
+			m := b.WaitMail(t, "ada@x.com", "You already have an account")
 			if strings.Contains(string(m.Body), "token=") {
 				t.Errorf("the already-have-an-account mail carries a token: %q", m.Body)
 			}
-			if again.status != first.status {
-				t.Errorf("signup with a taken email: got %d, want %d as for a new one", again.status, first.status)
+			if again.Status != first.Status {
+				t.Errorf("signup with a taken email: got %d, want %d as for a new one", again.Status, first.Status)
 			}
-			if got, want := keysOf(again.body), keysOf(first.body); !slices.Equal(got, want) {
+			if got, want := keysOf(again.Body), keysOf(first.Body); !slices.Equal(got, want) {
 				t.Errorf("signup with a taken email: got body keys %q, want %q", got, want)
 			}
-			if again.body["status"] != first.body["status"] {
-				t.Errorf("signup with a taken email: got status %v, want %v", again.body["status"], first.body["status"])
+			if again.Body["status"] != first.Body["status"] {
+				t.Errorf("signup with a taken email: got status %v, want %v", again.Body["status"], first.Body["status"])
 			}
-			if again.body["detail"] != first.body["detail"] {
-				t.Errorf("signup with a taken email: got detail %v, want %v", again.body["detail"], first.body["detail"])
+			if again.Body["detail"] != first.Body["detail"] {
+				t.Errorf("signup with a taken email: got detail %v, want %v", again.Body["detail"], first.Body["detail"])
 			}
 
-			if n := b.count(t, `SELECT COUNT(*) FROM users`); n != 1 {
+			if n := b.Count(t, `SELECT COUNT(*) FROM users`); n != 1 {
 				t.Errorf("users: got %d, want 1", n)
 			}
 			var email, name string
-			if err := b.db.QueryRow(context.Background(), `SELECT email, name FROM users`).Scan(&email, &name); err != nil {
+			if err := b.DB.QueryRow(context.Background(), `SELECT email, name FROM users`).Scan(&email, &name); err != nil {
 				t.Fatal(err)
 			}
 			if email != "ada@x.com" || name != "Ada" {
@@ -180,9 +179,9 @@ func TestSignupTakenEmail(t *testing.T) {
 
 			// Another address still signs up, with the same answer.
 			other := signup("bob@x.com", "Bob")
-			b.waitMail(t, "bob@x.com", "verify")
-			if other.status != http.StatusAccepted || !slices.Equal(keysOf(other.body), keysOf(first.body)) {
-				t.Errorf("new signup: got %d %v, want 202 shaped like %v", other.status, other.body, first.body)
+			b.WaitMail(t, "bob@x.com", "verify")
+			if other.Status != http.StatusAccepted || !slices.Equal(keysOf(other.Body), keysOf(first.Body)) {
+				t.Errorf("new signup: got %d %v, want 202 shaped like %v", other.Status, other.Body, first.Body)
 			}
 		})
 	}
@@ -211,28 +210,28 @@ func TestChangePassword(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			wantInvalid(t, b.call(t, "POST", "/v1/me/password", access, tt.body), tt.field)
+			wantInvalid(t, b.Call(t, "POST", "/v1/me/password", access, tt.body), tt.field)
 		})
 	}
 	// Nothing above changed anything: the old password still logs in, and
 	// the other session still refreshes.
 	_, third := b.login(t, email, oldPassword)
-	other := b.want(t, http.StatusOK, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": otherRefresh})["refresh_token"].(string)
+	other := b.Want(t, http.StatusOK, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": otherRefresh})["refresh_token"].(string)
 
-	b.want(t, http.StatusNoContent, "POST", "/v1/me/password", access, map[string]string{"current_password": oldPassword, "new_password": newPassword})
+	b.Want(t, http.StatusNoContent, "POST", "/v1/me/password", access, map[string]string{"current_password": oldPassword, "new_password": newPassword})
 
-	if r := b.call(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": oldPassword}); r.status != http.StatusUnauthorized {
-		t.Errorf("login with the old password: got %d, want 401", r.status)
+	if r := b.Call(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": oldPassword}); r.Status != http.StatusUnauthorized {
+		t.Errorf("login with the old password: got %d, want 401", r.Status)
 	}
 	b.login(t, email, newPassword)
 	for name, rt := range map[string]string{"other": other, "third": third} {
-		if r := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": rt}); r.status != http.StatusUnauthorized {
-			t.Errorf("refresh of the %s session after the change: got %d, want 401", name, r.status)
+		if r := b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": rt}); r.Status != http.StatusUnauthorized {
+			t.Errorf("refresh of the %s session after the change: got %d, want 401", name, r.Status)
 		}
 	}
-	out := b.want(t, http.StatusOK, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
-	b.want(t, http.StatusOK, "GET", "/v1/me", out["access_token"].(string), nil)
-	b.want(t, http.StatusOK, "GET", "/v1/me", access, nil)
+	out := b.Want(t, http.StatusOK, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+	b.Want(t, http.StatusOK, "GET", "/v1/me", out["access_token"].(string), nil)
+	b.Want(t, http.StatusOK, "GET", "/v1/me", access, nil)
 }
 
 // PATCH /v1/me refuses a bad name, naming the field, and changes nothing.
@@ -245,7 +244,7 @@ func TestUpdateMe(t *testing.T) {
 	name := func() string {
 		t.Helper()
 		var n string
-		if err := b.db.QueryRow(context.Background(), `SELECT name FROM users WHERE id = $1`, userID).Scan(&n); err != nil {
+		if err := b.DB.QueryRow(context.Background(), `SELECT name FROM users WHERE id = $1`, userID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -265,11 +264,11 @@ func TestUpdateMe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := b.call(t, "PATCH", "/v1/me", access, tt.body)
+			r := b.Call(t, "PATCH", "/v1/me", access, tt.body)
 			if tt.field != "" {
 				wantInvalid(t, r, tt.field)
-			} else if r.status != http.StatusBadRequest {
-				t.Errorf("got %d %v, want 400", r.status, r.body)
+			} else if r.Status != http.StatusBadRequest {
+				t.Errorf("got %d %v, want 400", r.Status, r.Body)
 			}
 			if got := name(); got != before {
 				t.Errorf("name in the database: got %q, want %q unchanged", got, before)
@@ -277,12 +276,12 @@ func TestUpdateMe(t *testing.T) {
 		})
 	}
 
-	out := b.want(t, http.StatusOK, "PATCH", "/v1/me", access, `{"name": "  Ada Lovelace  "}`)
+	out := b.Want(t, http.StatusOK, "PATCH", "/v1/me", access, `{"name": "  Ada Lovelace  "}`)
 	if out["name"] != "Ada Lovelace" || name() != "Ada Lovelace" {
 		t.Errorf("valid name: got %v in the answer and %q stored, want %q", out["name"], name(), "Ada Lovelace")
 	}
 	// Leaving the field out leaves the name as it is.
-	if out := b.want(t, http.StatusOK, "PATCH", "/v1/me", access, `{}`); out["name"] != "Ada Lovelace" {
+	if out := b.Want(t, http.StatusOK, "PATCH", "/v1/me", access, `{}`); out["name"] != "Ada Lovelace" {
 		t.Errorf("empty patch: got name %v, want unchanged", out["name"])
 	}
 }
@@ -291,9 +290,7 @@ func TestUpdateMe(t *testing.T) {
 // whatever the IP, and answers 429 with Retry-After.
 func TestLoginAccountRateLimit(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(o *auth.Options) {
-		o.AccountLimit = ratelimit.New(ratelimit.Rate{Events: 2, Per: time.Minute}, 1000)
-	})
+	b := setup(t, map[string]string{"RATE_LIMIT_ACCOUNT": "2/min"})
 	b.addUser(t, "ada@example.com", oldPassword, true)
 
 	tests := []struct {
@@ -313,18 +310,18 @@ func TestLoginAccountRateLimit(t *testing.T) {
 		{"nobody@example.com", "wrong passphrase", http.StatusTooManyRequests},
 	}
 	for i, tt := range tests {
-		r := b.call(t, "POST", "/v1/auth/login", "", map[string]string{"email": tt.email, "password": tt.password})
-		if r.status != tt.status {
-			t.Fatalf("attempt %d (%s): got %d %v, want %d", i+1, tt.email, r.status, r.body, tt.status)
+		r := b.Call(t, "POST", "/v1/auth/login", "", map[string]string{"email": tt.email, "password": tt.password})
+		if r.Status != tt.status {
+			t.Fatalf("attempt %d (%s): got %d %v, want %d", i+1, tt.email, r.Status, r.Body, tt.status)
 		}
-		if r.status != http.StatusTooManyRequests {
+		if r.Status != http.StatusTooManyRequests {
 			continue
 		}
-		ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+		ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
 		if err != nil || ra < 1 || ra > 60 {
-			t.Errorf("attempt %d: got Retry-After %q, want whole seconds from 1 to 60", i+1, r.header.Get("Retry-After"))
+			t.Errorf("attempt %d: got Retry-After %q, want whole seconds from 1 to 60", i+1, r.Header.Get("Retry-After"))
 		}
-		if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
 			t.Errorf("attempt %d: got Content-Type %q, want application/problem+json", i+1, ct)
 		}
 	}

@@ -17,14 +17,14 @@ import (
 // answer.
 func (b *testBundle) createKey(tb testing.TB, access, name string) map[string]any {
 	tb.Helper()
-	return b.want(tb, http.StatusCreated, "POST", "/v1/api-keys", access, map[string]string{"name": name})
+	return b.Want(tb, http.StatusCreated, "POST", "/v1/api-keys", access, map[string]string{"name": name})
 }
 
 // lastUsed returns a key's last_used_at.
 func (b *testBundle) lastUsed(tb testing.TB, keyID string) sql.NullTime {
 	tb.Helper()
 	var t sql.NullTime
-	if err := b.db.QueryRow(context.Background(), `SELECT last_used_at FROM api_keys WHERE id = $1`, keyID).Scan(&t); err != nil {
+	if err := b.DB.QueryRow(context.Background(), `SELECT last_used_at FROM api_keys WHERE id = $1`, keyID).Scan(&t); err != nil {
 		tb.Fatalf("last_used_at of %s: %v", keyID, err)
 	}
 	return t
@@ -52,11 +52,11 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	if created["name"] != "deploy bot" {
 		t.Errorf("name: got %q, want %q", created["name"], "deploy bot")
 	}
-	if n := b.count(t, `SELECT COUNT(*) FROM api_keys WHERE secret_hash = $1 OR prefix = $1`, secret); n != 0 {
+	if n := b.Count(t, `SELECT COUNT(*) FROM api_keys WHERE secret_hash = $1 OR prefix = $1`, secret); n != 0 {
 		t.Errorf("api_keys rows holding the secret: got %d, want 0", n)
 	}
 
-	list := b.want(t, http.StatusOK, "GET", "/v1/api-keys", access, nil)
+	list := b.Want(t, http.StatusOK, "GET", "/v1/api-keys", access, nil)
 	data, _ := list["data"].([]any)
 	if len(data) != 1 {
 		t.Fatalf("list: got %v, want one key", list)
@@ -72,7 +72,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	if lu := b.lastUsed(t, keyID); lu.Valid {
 		t.Fatalf("last_used_at before use: got %v, want NULL", lu.Time)
 	}
-	me := b.want(t, http.StatusOK, "GET", "/v1/me", secret, nil)
+	me := b.Want(t, http.StatusOK, "GET", "/v1/me", secret, nil)
 	if me["id"] != userID || me["email"] != email {
 		t.Errorf("/v1/me with the key: got %v, want user %s", me, userID)
 	}
@@ -80,11 +80,11 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	if !first.Valid {
 		t.Fatal("last_used_at after the first use: got NULL, want a time")
 	}
-	b.want(t, http.StatusOK, "GET", "/v1/me", secret, nil)
+	b.Want(t, http.StatusOK, "GET", "/v1/me", secret, nil)
 	if second := b.lastUsed(t, keyID); !second.Valid || !second.Time.Equal(first.Time) {
 		t.Errorf("last_used_at after a second use within a minute: got %v, want %v unchanged", second.Time, first.Time)
 	}
-	if n := b.count(t, `SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND last_used_at IS NOT NULL`, userID); n != 1 {
+	if n := b.Count(t, `SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND last_used_at IS NOT NULL`, userID); n != 1 {
 		t.Errorf("used keys: got %d, want 1", n)
 	}
 
@@ -98,24 +98,24 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		if c.body != "" {
 			body = c.body
 		}
-		if r := b.call(t, c.method, c.path, secret, body); r.status != http.StatusForbidden {
-			t.Errorf("%s %s with an API key: got %d %v, want 403", c.method, c.path, r.status, r.body)
+		if r := b.Call(t, c.method, c.path, secret, body); r.Status != http.StatusForbidden {
+			t.Errorf("%s %s with an API key: got %d %v, want 403", c.method, c.path, r.Status, r.Body)
 		}
 	}
-	if n := b.count(t, `SELECT COUNT(*) FROM api_keys`); n != 1 {
+	if n := b.Count(t, `SELECT COUNT(*) FROM api_keys`); n != 1 {
 		t.Errorf("api keys after the key tried to mint one: got %d, want 1", n)
 	}
 
-	b.want(t, http.StatusNoContent, "DELETE", "/v1/api-keys/"+keyID, access, nil)
-	r := b.call(t, "GET", "/v1/me", secret, nil)
-	if r.status != http.StatusUnauthorized {
-		t.Errorf("/v1/me with the deleted key: got %d, want 401", r.status)
+	b.Want(t, http.StatusNoContent, "DELETE", "/v1/api-keys/"+keyID, access, nil)
+	r := b.Call(t, "GET", "/v1/me", secret, nil)
+	if r.Status != http.StatusUnauthorized {
+		t.Errorf("/v1/me with the deleted key: got %d, want 401", r.Status)
 	}
-	if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, "invalid_token") {
+	if got := r.Header.Get("WWW-Authenticate"); !strings.Contains(got, "invalid_token") {
 		t.Errorf("WWW-Authenticate for the deleted key: got %q, want invalid_token", got)
 	}
-	b.want(t, http.StatusNotFound, "DELETE", "/v1/api-keys/"+keyID, access, nil)
-	if list := b.want(t, http.StatusOK, "GET", "/v1/api-keys", access, nil); len(list["data"].([]any)) != 0 {
+	b.Want(t, http.StatusNotFound, "DELETE", "/v1/api-keys/"+keyID, access, nil)
+	if list := b.Want(t, http.StatusOK, "GET", "/v1/api-keys", access, nil); len(list["data"].([]any)) != 0 {
 		t.Errorf("list after deletion: got %v, want no keys", list)
 	}
 }
@@ -144,12 +144,12 @@ func TestAPIKeyLastUsed(t *testing.T) {
 			k := b.createKey(t, access, tt.name)
 			keyID := k["id"].(string)
 			if tt.ago > 0 {
-				if _, err := b.db.Exec(context.Background(), `UPDATE api_keys SET last_used_at = $2 WHERE id = $1`, keyID, time.Now().UTC().Add(-tt.ago)); err != nil {
+				if _, err := b.DB.Exec(context.Background(), `UPDATE api_keys SET last_used_at = $2 WHERE id = $1`, keyID, time.Now().UTC().Add(-tt.ago)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			before := b.lastUsed(t, keyID)
-			b.want(t, http.StatusOK, "GET", "/v1/me", k["secret"].(string), nil)
+			b.Want(t, http.StatusOK, "GET", "/v1/me", k["secret"].(string), nil)
 			after := b.lastUsed(t, keyID)
 			written := before.Valid != after.Valid || !before.Time.Equal(after.Time)
 			if written != tt.written {
@@ -186,16 +186,16 @@ func TestAPIKeyOfAnotherUser(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				r := b.call(t, "DELETE", "/v1/api-keys/"+url.PathEscape(tt.id), eve, nil)
-				if r.status != http.StatusNotFound {
-					t.Errorf("got %d %v, want 404", r.status, r.body)
+				r := b.Call(t, "DELETE", "/v1/api-keys/"+url.PathEscape(tt.id), eve, nil)
+				if r.Status != http.StatusNotFound {
+					t.Errorf("got %d %v, want 404", r.Status, r.Body)
 				}
 			})
 		}
 	})
 	// The key still works and is still only ada's.
-	b.want(t, http.StatusOK, "GET", "/v1/me", secret, nil)
-	if list := b.want(t, http.StatusOK, "GET", "/v1/api-keys", eve, nil); len(list["data"].([]any)) != 0 {
+	b.Want(t, http.StatusOK, "GET", "/v1/me", secret, nil)
+	if list := b.Want(t, http.StatusOK, "GET", "/v1/api-keys", eve, nil); len(list["data"].([]any)) != 0 {
 		t.Errorf("eve's list: got %v, want no keys", list)
 	}
 }
@@ -217,7 +217,7 @@ func TestAPIKeyPagination(t *testing.T) {
 	// Neither another user's keys nor deleted ones are listed.
 	b.createKey(t, eve, "eve's")
 	deleted := b.createKey(t, access, "deleted")["id"].(string)
-	b.want(t, http.StatusNoContent, "DELETE", "/v1/api-keys/"+deleted, access, nil)
+	b.Want(t, http.StatusNoContent, "DELETE", "/v1/api-keys/"+deleted, access, nil)
 
 	seen := map[string]bool{}
 	var sizes []int
@@ -231,7 +231,7 @@ func TestAPIKeyPagination(t *testing.T) {
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
-		out := b.want(t, http.StatusOK, "GET", path, access, nil)
+		out := b.Want(t, http.StatusOK, "GET", path, access, nil)
 		data, _ := out["data"].([]any)
 		sizes = append(sizes, len(data))
 		for _, d := range data {
@@ -271,7 +271,7 @@ func TestAPIKeyPagination(t *testing.T) {
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			wantInvalid(t, b.call(t, "GET", "/v1/api-keys"+tt.query, access, nil), tt.field)
+			wantInvalid(t, b.Call(t, "GET", "/v1/api-keys"+tt.query, access, nil), tt.field)
 		})
 	}
 }

@@ -18,7 +18,7 @@ func BenchmarkLogin(b *testing.B) {
 		req := httptest.NewRequest("POST", "/v1/auth/login", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
-		env.handler.ServeHTTP(rec, req)
+		env.Handler.ServeHTTP(rec, req)
 		if rec.Code != http.StatusUnauthorized {
 			tb.Fatalf("login: got %d %s, want 401", rec.Code, rec.Body)
 		}

@@ -37,7 +37,7 @@ func TestCleanupJob(t *testing.T) {
 		{"refresh-live-rotated", time.Hour, -time.Hour, true},
 	}
 	for _, r := range refresh {
-		if _, err := b.db.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, used_at, created_at)
+		if _, err := b.DB.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, used_at, created_at)
 			VALUES ($1, 'ses_1', $2, $3, $4, $5)`, r.hash, userID, now.Add(r.expires), at(r.usedAgo), now.Add(-50*24*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -57,31 +57,31 @@ func TestCleanupJob(t *testing.T) {
 		{"verify-used-two-days-ago", "verify_email", time.Hour, -47 * time.Hour, false},
 	}
 	for _, e := range email {
-		if _, err := b.db.Exec(ctx, `INSERT INTO email_tokens (token_hash, purpose, user_id, expires_at, used_at, created_at)
+		if _, err := b.DB.Exec(ctx, `INSERT INTO email_tokens (token_hash, purpose, user_id, expires_at, used_at, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, e.hash, e.purpose, userID, now.Add(e.expires), at(e.usedAgo), now.Add(-48*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	err := b.db.Transact(ctx, func(tx *database.Tx) error {
-		return b.jobs.InsertTx(ctx, tx, auth.CleanupArgs{}, nil)
+	err := b.DB.Transact(ctx, func(tx *database.Tx) error {
+		return b.Jobs.InsertTx(ctx, tx, auth.CleanupArgs{}, nil)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.waitJobs(t, auth.CleanupArgs{}.Kind(), 1)
+	b.WaitJobs(t, auth.CleanupArgs{}.Kind(), 1)
 
 	for _, r := range refresh {
-		if got := b.count(t, `SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1`, r.hash) == 1; got != r.kept {
+		if got := b.Count(t, `SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1`, r.hash) == 1; got != r.kept {
 			t.Errorf("refresh token %s: kept %v, want %v", r.hash, got, r.kept)
 		}
 	}
 	for _, e := range email {
-		if got := b.count(t, `SELECT COUNT(*) FROM email_tokens WHERE token_hash = $1`, e.hash) == 1; got != e.kept {
+		if got := b.Count(t, `SELECT COUNT(*) FROM email_tokens WHERE token_hash = $1`, e.hash) == 1; got != e.kept {
 			t.Errorf("email token %s: kept %v, want %v", e.hash, got, e.kept)
 		}
 	}
-	if n := b.count(t, `SELECT COUNT(*) FROM users`); n != 1 {
+	if n := b.Count(t, `SELECT COUNT(*) FROM users`); n != 1 {
 		t.Errorf("users after cleanup: got %d, want 1", n)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/rightsize/rightsize/internal/app/apptest"
 )
 
 // A logout racing a refresh of the same login must win: whichever commits
@@ -17,18 +19,18 @@ func TestLogoutRacingRefreshLeavesNoLiveToken(t *testing.T) {
 	for i := range 10 {
 		access, refresh := b.login(t, "race@example.com", pw)
 		var wg sync.WaitGroup
-		var rotated response
+		var rotated apptest.Response
 		wg.Go(func() {
-			rotated = b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+			rotated = b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
 		})
 		wg.Go(func() {
-			b.want(t, http.StatusNoContent, "POST", "/v1/auth/logout", access, nil)
+			b.Want(t, http.StatusNoContent, "POST", "/v1/auth/logout", access, nil)
 		})
 		wg.Wait()
-		if rotated.status == http.StatusOK {
-			next, _ := rotated.body["refresh_token"].(string)
-			if r := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next}); r.status != http.StatusUnauthorized {
-				t.Fatalf("round %d: the token a refresh minted during logout still works (%d), want 401", i, r.status)
+		if rotated.Status == http.StatusOK {
+			next, _ := rotated.Body["refresh_token"].(string)
+			if r := b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next}); r.Status != http.StatusUnauthorized {
+				t.Fatalf("round %d: the token a refresh minted during logout still works (%d), want 401", i, r.Status)
 			}
 		}
 	}
@@ -43,20 +45,20 @@ func TestConcurrentRefreshWithOneToken(t *testing.T) {
 	b.addUser(t, "twice@example.com", pw, true)
 	_, refresh := b.login(t, "twice@example.com", pw)
 	var wg sync.WaitGroup
-	results := make([]response, 2)
+	results := make([]apptest.Response, 2)
 	for i := range results {
 		wg.Go(func() {
-			results[i] = b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+			results[i] = b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
 		})
 	}
 	wg.Wait()
 	ok := 0
 	for _, r := range results {
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			ok++
-			next, _ := r.body["refresh_token"].(string)
-			if again := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next}); again.status != http.StatusUnauthorized {
-				t.Errorf("the winner's new token: got %d, want 401 once the loser revoked the login", again.status)
+			next, _ := r.Body["refresh_token"].(string)
+			if again := b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next}); again.Status != http.StatusUnauthorized {
+				t.Errorf("the winner's new token: got %d, want 401 once the loser revoked the login", again.Status)
 			}
 		}
 	}

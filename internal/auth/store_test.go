@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/id"
-	"github.com/rightsize/rightsize/internal/platform/testkit"
 )
 
 // deleteExpired works in batches until nothing expired is left, whatever the
@@ -29,7 +28,7 @@ func TestDeleteExpiredBatches(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db := testkit.NewDB(t)
+			db := newTestDB(t)
 			now := time.Now().UTC()
 			u := User{ID: id.New("usr"), Email: "ada@example.com", Name: "Ada", PasswordHash: "x", CreatedAt: now}
 			if err := insertUser(ctx, db, u); err != nil {
