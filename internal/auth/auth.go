@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/rightsize/rightsize/internal/jobs"
@@ -57,6 +58,7 @@ type Service struct {
 	jobs       *jobs.Client
 	keys       *authn.Keys
 	mailer     mail.Mailer
+	logger     *slog.Logger
 	publicURL  string
 	accessTTL  time.Duration
 	refreshTTL time.Duration
@@ -71,6 +73,9 @@ type Service struct {
 
 // New returns the auth service.
 func New(cfg *Config, d service.Deps) (*Service, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
 	// The first DummyVerify builds its hash; done now, the first login with
 	// an unknown email costs what every later one does.
 	go DummyVerify("")
@@ -79,6 +84,7 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 		jobs:       d.Jobs,
 		keys:       d.Keys,
 		mailer:     d.Mailer,
+		logger:     d.Logger,
 		publicURL:  d.Config.PublicURL,
 		accessTTL:  cfg.AccessTokenTTL,
 		refreshTTL: cfg.RefreshTokenTTL,

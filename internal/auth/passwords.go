@@ -12,7 +12,8 @@ import (
 // ChangePassword sets a new password for a user who proves the current one,
 // and signs out every other login (keepSession stays). A wrong current
 // password or an unacceptable new one is an *apperr.ValidationError on
-// "current_password" or "new_password".
+// "current_password" or "new_password"; an unknown user an
+// apperr.ErrNotFound error.
 func (s *Service) ChangePassword(ctx context.Context, userID, keepSession, current, next string) error {
 	var v apperr.Validation
 	v.Check(current != "", "current_password", "is required")

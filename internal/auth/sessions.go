@@ -10,7 +10,6 @@ import (
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/database"
-	"github.com/rightsize/rightsize/internal/platform/httpx"
 	"github.com/rightsize/rightsize/internal/platform/id"
 )
 
@@ -65,7 +64,7 @@ func (s *Service) LogIn(ctx context.Context, email, password string) (Tokens, er
 		// while the password is at hand. Failing here is no reason to refuse
 		// the login, but it is worth a line in the log.
 		if err := s.rehash(ctx, u.ID, password); err != nil {
-			httpx.Logger(ctx).Warn("password rehash failed", slog.String("user_id", u.ID), slog.Any("err", err))
+			s.logger.WarnContext(ctx, "password rehash failed", slog.String("user_id", u.ID), slog.Any("err", err))
 		}
 	}
 	return s.startSession(ctx, u.ID)
@@ -135,7 +134,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 	})
 	switch {
 	case err == nil && reused:
-		httpx.Logger(ctx).Warn("refresh token reused; session revoked", slog.String("session_id", sessionID))
+		s.logger.WarnContext(ctx, "refresh token reused; session revoked", slog.String("session_id", sessionID))
 		return Tokens{}, apperr.New(apperr.ErrUnauthenticated, "refresh token already used; its login is revoked")
 	case errors.Is(err, apperr.ErrNotFound):
 		return Tokens{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "refresh token invalid, expired or revoked")
