@@ -34,11 +34,11 @@ import (
 )
 
 // Def is the auth service as app's catalog lists it.
-var Def = service.Define("auth", Migrations, New)
+var Def = service.Define("auth", migrations, New)
 
-// Migrations holds the service's schema: goose files in sqlite/ and
+// migrations holds the service's schema: goose files in sqlite/ and
 // postgres/, the same versions in both.
-var Migrations = sub(migrationFiles, "migrations")
+var migrations = sub(migrationFiles, "migrations")
 
 //go:embed migrations
 var migrationFiles embed.FS
@@ -76,9 +76,9 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	// The first DummyVerify builds its hash; done now, the first login with
+	// The first dummyVerify builds its hash; done now, the first login with
 	// an unknown email costs what every later one does.
-	go DummyVerify("")
+	go dummyVerify("")
 	return &Service{
 		db:         d.DB,
 		jobs:       d.Jobs,

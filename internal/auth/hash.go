@@ -21,7 +21,7 @@ import (
 
 // PasswordParams are the argon2id cost parameters of a password hash. They
 // are written into every hash, so raising them later only affects new hashes;
-// VerifyPassword reports older ones for rehashing.
+// verifyPassword reports older ones for rehashing.
 type PasswordParams struct {
 	Memory  uint32 // KiB
 	Time    uint32 // passes over the memory
@@ -75,7 +75,7 @@ const (
 	maxEncodedHashLen = 256
 )
 
-// errMalformedHash is what VerifyPassword wraps for a stored hash it cannot
+// errMalformedHash is what verifyPassword wraps for a stored hash it cannot
 // use: that is our data gone bad, not the caller's input, so it is no apperr
 // kind and surfaces as a 500.
 var errMalformedHash = errors.New("malformed password hash")
@@ -90,7 +90,7 @@ var b64 = base64.RawStdEncoding.Strict()
 // with salt and hash in unpadded standard base64. pw is NFKC-normalized first
 // (as NIST SP 800-63B asks), so the same password typed with composed or
 // decomposed accents verifies either way. It returns an error only if p is
-// outside the bounds VerifyPassword accepts, since such a hash could never be
+// outside the bounds verifyPassword accepts, since such a hash could never be
 // verified.
 func HashPassword(pw string, p PasswordParams) (string, error) {
 	if err := p.check(); err != nil {
@@ -104,14 +104,14 @@ func HashPassword(pw string, p PasswordParams) (string, error) {
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
-// VerifyPassword reports whether pw matches encoded, a hash made by
+// verifyPassword reports whether pw matches encoded, a hash made by
 // HashPassword, comparing in constant time. needsRehash is true when the
 // password matched but encoded was made with parameters other than
 // DefaultPasswordParams: the caller should then store HashPassword(pw,
 // DefaultPasswordParams) in its place. err is non-nil only when encoded is
 // not a well-formed argon2id hash within sane cost bounds; ok is then false.
 // It never panics, whatever encoded holds.
-func VerifyPassword(pw, encoded string) (ok bool, needsRehash bool, err error) {
+func verifyPassword(pw, encoded string) (ok bool, needsRehash bool, err error) {
 	p, salt, want, err := decodeHash(encoded)
 	if err != nil {
 		return false, false, err
@@ -139,14 +139,14 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// DummyVerify does the work of VerifyPassword against a hash with
+// dummyVerify does the work of verifyPassword against a hash with
 // DefaultPasswordParams, and throws the result away. Call it where a real
 // verification would have happened had the account existed (login with an
 // unknown email), so that the response time does not tell whether it does.
 // The first call in a process also makes the dummy hash, so it costs about
 // twice as much as later ones.
-func DummyVerify(pw string) {
-	_, _, _ = VerifyPassword(pw, dummyHash())
+func dummyVerify(pw string) {
+	_, _, _ = verifyPassword(pw, dummyHash())
 }
 
 // CheckPassword returns an *apperr.ValidationError on field "password" if pw

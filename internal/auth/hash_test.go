@@ -42,13 +42,13 @@ func TestHashPasswordRoundTrip(t *testing.T) {
 			const pw = "correct horse battery staple"
 			h := mustHash(t, pw, tt.params)
 
-			ok, rehash, err := VerifyPassword(pw, h)
+			ok, rehash, err := verifyPassword(pw, h)
 			if err != nil || !ok || rehash != tt.needsRehash {
-				t.Errorf("VerifyPassword(right) = %v, %v, %v; want true, %v, nil", ok, rehash, err, tt.needsRehash)
+				t.Errorf("verifyPassword(right) = %v, %v, %v; want true, %v, nil", ok, rehash, err, tt.needsRehash)
 			}
-			ok, rehash, err = VerifyPassword(pw+"!", h)
+			ok, rehash, err = verifyPassword(pw+"!", h)
 			if err != nil || ok || rehash {
-				t.Errorf("VerifyPassword(wrong) = %v, %v, %v; want false, false, nil", ok, rehash, err)
+				t.Errorf("verifyPassword(wrong) = %v, %v, %v; want false, false, nil", ok, rehash, err)
 			}
 		})
 	}
@@ -96,8 +96,8 @@ func TestHashPasswordNormalizes(t *testing.T) {
 	composed := "caf\u00e9 au lait"    // é as one code point
 	decomposed := "cafe\u0301 au lait" // e + combining acute accent
 	h := mustHash(t, composed, cheapParams)
-	if ok, _, err := VerifyPassword(decomposed, h); err != nil || !ok {
-		t.Errorf("VerifyPassword(decomposed, hash of composed) = %v, %v; want true, nil", ok, err)
+	if ok, _, err := verifyPassword(decomposed, h); err != nil || !ok {
+		t.Errorf("verifyPassword(decomposed, hash of composed) = %v, %v; want true, nil", ok, err)
 	}
 }
 
@@ -134,7 +134,7 @@ func TestHashPasswordRejectsBadParams(t *testing.T) {
 	}
 }
 
-// malformedHashes are stored hashes VerifyPassword must refuse: wrong
+// malformedHashes are stored hashes verifyPassword must refuse: wrong
 // algorithm or version, unparseable or out-of-bounds costs, bad base64.
 func malformedHashes(tb testing.TB) map[string]string {
 	tb.Helper()
@@ -188,9 +188,9 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 	for name, encoded := range malformedHashes(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ok, rehash, err := VerifyPassword("correct horse battery staple", encoded)
+			ok, rehash, err := verifyPassword("correct horse battery staple", encoded)
 			if !errors.Is(err, errMalformedHash) || ok || rehash {
-				t.Errorf("VerifyPassword(%.80q) = %v, %v, %v; want false, false, %v", encoded, ok, rehash, err, errMalformedHash)
+				t.Errorf("verifyPassword(%.80q) = %v, %v, %v; want false, false, %v", encoded, ok, rehash, err, errMalformedHash)
 			}
 		})
 	}
@@ -204,7 +204,7 @@ func TestVerifyPasswordHostileCostsAllocateLittle(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for range 10 {
 		for _, encoded := range hostile {
-			_, _, _ = VerifyPassword("correct horse battery staple", encoded)
+			_, _, _ = verifyPassword("correct horse battery staple", encoded)
 		}
 	}
 	runtime.ReadMemStats(&after)
@@ -217,14 +217,14 @@ func TestVerifyPasswordHostileCostsAllocateLittle(t *testing.T) {
 
 func TestPasswordDummyVerify(t *testing.T) {
 	t.Parallel()
-	// DummyVerify hides whether an account exists only if it does the same
+	// dummyVerify hides whether an account exists only if it does the same
 	// work as a real login, that is, a hash with the default costs.
 	p, _, _, err := decodeHash(dummyHash())
 	if err != nil || p != DefaultPasswordParams {
 		t.Fatalf("dummy hash has %+v, %v; want %+v", p, err, DefaultPasswordParams)
 	}
-	DummyVerify("correct horse battery staple")
-	DummyVerify("")
+	dummyVerify("correct horse battery staple")
+	dummyVerify("")
 }
 
 func TestCheckPassword(t *testing.T) {
@@ -310,12 +310,12 @@ func FuzzVerifyPassword(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, encoded string) {
-		ok, rehash, err := VerifyPassword("correct horse battery staple", encoded)
+		ok, rehash, err := verifyPassword("correct horse battery staple", encoded)
 		if err != nil && (ok || rehash) {
-			t.Errorf("VerifyPassword(%q) = %v, %v, %v; want false, false with an error", encoded, ok, rehash, err)
+			t.Errorf("verifyPassword(%q) = %v, %v, %v; want false, false with an error", encoded, ok, rehash, err)
 		}
 		if err == nil && len(encoded) > maxEncodedHashLen {
-			t.Errorf("VerifyPassword accepted a %d-byte hash", len(encoded))
+			t.Errorf("verifyPassword accepted a %d-byte hash", len(encoded))
 		}
 	})
 }
@@ -347,7 +347,7 @@ func BenchmarkHashPassword(b *testing.B) {
 func BenchmarkVerifyPassword(b *testing.B) {
 	h := mustHash(b, "correct horse battery staple", DefaultPasswordParams)
 	for b.Loop() {
-		if ok, _, err := VerifyPassword("correct horse battery staple", h); !ok || err != nil {
+		if ok, _, err := verifyPassword("correct horse battery staple", h); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}
@@ -359,7 +359,7 @@ func BenchmarkVerifyPasswordParallel(b *testing.B) {
 	h := mustHash(b, "correct horse battery staple", DefaultPasswordParams)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if ok, _, err := VerifyPassword("correct horse battery staple", h); !ok || err != nil {
+			if ok, _, err := verifyPassword("correct horse battery staple", h); !ok || err != nil {
 				b.Error(ok, err)
 				return
 			}

@@ -29,7 +29,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSession, curre
 	if err != nil {
 		return err
 	}
-	ok, _, err := VerifyPassword(current, u.PasswordHash)
+	ok, _, err := verifyPassword(current, u.PasswordHash)
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,9 @@ import (
 // from its migrations, and River's, since the operations insert jobs. They
 // cannot use apptest's (apptest imports app, which imports auth).
 var testSchema = testkit.Schema{
-	Key: "auth-" + testkit.FSKey(testkit.ModuleVersion("github.com/riverqueue/river"), Migrations),
+	Key: "auth-" + testkit.FSKey(testkit.ModuleVersion("github.com/riverqueue/river"), migrations),
 	Apply: func(ctx context.Context, db *database.DB) error {
-		dir, err := fs.Sub(Migrations, string(db.Dialect()))
+		dir, err := fs.Sub(migrations, string(db.Dialect()))
 		if err != nil {
 			return err
 		}

@@ -43,13 +43,13 @@ func (s *Service) LogIn(ctx context.Context, email, password string) (Tokens, er
 	}
 	u, err := userByEmail(ctx, s.db, email)
 	if errors.Is(err, apperr.ErrNotFound) {
-		DummyVerify(password)
+		dummyVerify(password)
 		return Tokens{}, errBadLogin
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
-	ok, rehash, err := VerifyPassword(password, u.PasswordHash)
+	ok, rehash, err := verifyPassword(password, u.PasswordHash)
 	if err != nil {
 		return Tokens{}, err
 	}
