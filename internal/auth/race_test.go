@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -19,14 +20,21 @@ func TestLogoutRacingRefreshLeavesNoLiveToken(t *testing.T) {
 	for i := range 10 {
 		access, refresh := b.login(t, "race@example.com", pw)
 		var wg sync.WaitGroup
-		var rotated apptest.Response
+		var rotated, logout apptest.Response
+		var refreshErr, logoutErr error
 		wg.Go(func() {
-			rotated = b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+			rotated, refreshErr = b.Do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
 		})
 		wg.Go(func() {
-			b.Want(t, http.StatusNoContent, "POST", "/v1/auth/logout", access, nil)
+			logout, logoutErr = b.Do("POST", "/v1/auth/logout", access, nil)
 		})
 		wg.Wait()
+		if err := errors.Join(refreshErr, logoutErr); err != nil {
+			t.Fatal(err)
+		}
+		if logout.Status != http.StatusNoContent {
+			t.Fatalf("round %d: logout got %d %v, want 204", i, logout.Status, logout.Body)
+		}
 		if rotated.Status == http.StatusOK {
 			next, _ := rotated.Body["refresh_token"].(string)
 			if r := b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next}); r.Status != http.StatusUnauthorized {
@@ -46,12 +54,16 @@ func TestConcurrentRefreshWithOneToken(t *testing.T) {
 	_, refresh := b.login(t, "twice@example.com", pw)
 	var wg sync.WaitGroup
 	results := make([]apptest.Response, 2)
+	errs := make([]error, 2)
 	for i := range results {
 		wg.Go(func() {
-			results[i] = b.Call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+			results[i], errs[i] = b.Do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
 		})
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	ok := 0
 	for _, r := range results {
 		if r.Status == http.StatusOK {

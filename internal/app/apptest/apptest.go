@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -122,16 +123,27 @@ type Response struct {
 }
 
 // Call sends body (a string is sent as is, anything else as its JSON) with
-// bearer as the credential, if not empty.
+// bearer as the credential, if not empty, and fails the test if the request
+// cannot be made. Call it on the test's goroutine only; elsewhere use Do.
 func (s *Server) Call(tb testing.TB, method, path, bearer string, body any) Response {
 	tb.Helper()
+	r, err := s.Do(method, path, bearer, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// Do is Call returning its error instead of failing the test: for
+// goroutines a test starts, since t.Fatal must run on the test's own.
+func (s *Server) Do(method, path, bearer string, body any) (Response, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, ok := body.(string)
 		if !ok {
 			j, err := json.Marshal(body)
 			if err != nil {
-				tb.Fatal(err)
+				return Response{}, err
 			}
 			raw = string(j)
 		}
@@ -139,7 +151,7 @@ func (s *Server) Call(tb testing.TB, method, path, bearer string, body any) Resp
 	}
 	req, err := http.NewRequest(method, s.URL+path, rd)
 	if err != nil {
-		tb.Fatal(err)
+		return Response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -149,20 +161,20 @@ func (s *Server) Call(tb testing.TB, method, path, bearer string, body any) Resp
 	}
 	res, err := s.client.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		return Response{}, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		tb.Fatal(err)
+		return Response{}, err
 	}
 	r := Response{Status: res.StatusCode, Header: res.Header}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			tb.Fatalf("%s %s: body is not a JSON object: %v\n%s", method, path, err, raw)
+			return r, fmt.Errorf("%s %s: body is not a JSON object: %v\n%s", method, path, err, raw)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // Want is Call that fails the test unless the answer has status; it returns
