@@ -117,7 +117,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return migrate(ctx, cfg, fs.Args(), stdout)
 	case "worker":
-		cfg.platform.Services, cfg.platform.Worker = []string{}, true
+		cfg.platform.Services, cfg.platform.Worker, cfg.mounted = []string{}, true, nil
 	}
 	return serve(ctx, cfg, stdout)
 }

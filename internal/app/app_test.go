@@ -428,3 +428,35 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Errorf("serve returned %v, want nil", err)
 	}
 }
+
+// `rightsize worker` serves /health and /ready, and no service's routes.
+func TestWorkerMountsNoRoutes(t *testing.T) {
+	t.Parallel()
+	port := testkit.FreePort(t)
+	env := map[string]string{
+		"PORT":         fmt.Sprint(port),
+		"METRICS_ADDR": "127.0.0.1:0",
+		"DATA_DIR":     t.TempDir(),
+		"DATABASE_URL": testkit.EmptyDatabaseURL(t),
+		"LOG_FORMAT":   "json",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := new(testkit.Logs)
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, []string{"rightsize", "worker"}, func(k string) string { return env[k] }, nil, logs, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	line := logs.WaitFor(t, `"msg":"listening"`)
+	if !strings.Contains(line, `"services":[]`) {
+		t.Errorf("worker's listening line: got %s, want no services", line)
+	}
+	api := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if res, body := get(t, api+"/v1/me"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("worker GET /v1/me: got %d %s, want 404: a worker serves no routes", res.StatusCode, body)
+	}
+	if res, _ := get(t, api+"/ready"); res.StatusCode != http.StatusOK {
+		t.Errorf("worker GET /ready: got %d, want 200", res.StatusCode)
+	}
+}

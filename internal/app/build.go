@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,10 @@ type App struct {
 	// ready reports whether the process takes traffic: true from Start
 	// until shutdown begins.
 	ready atomic.Bool
+
+	handlerOnce sync.Once
+	handler     http.Handler
+	routes      []Route // registered by the handler's services
 }
 
 // New builds rightsize as configured by getenv, logging to stdout: it opens
@@ -164,6 +170,7 @@ func (a *App) Close() error {
 // mounted returns the built services this process serves (SERVICES), with
 // their names.
 func (a *App) mounted() (names []string, svcs []service.Service) {
+	names = []string{} // logged: [] reads better than null
 	for _, def := range a.cfg.mounted {
 		i := slices.IndexFunc(a.cfg.catalog, func(d service.Def) bool { return d.Name == def.Name })
 		names = append(names, def.Name)

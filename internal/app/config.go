@@ -6,6 +6,9 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
+// wantKeys describes an acceptable AUTH_SIGNING_KEY.
+const wantKeys = "distinct base64 Ed25519 seeds of 32 bytes each, separated by commas, such as `openssl rand -base64 32` prints"
+
 // settings are the variables of what app itself builds for every service:
 // the access-token keys that every route verifies, and the per-principal
 // limit every authenticated route runs behind.
@@ -21,7 +24,7 @@ func (s *settings) Vars() []config.Var {
 	return []config.Var{
 		{
 			Name: "AUTH_SIGNING_KEY", Default: "",
-			Want:        "distinct base64 Ed25519 seeds of 32 bytes each, separated by commas, such as `openssl rand -base64 32` prints",
+			Want:        wantKeys,
 			Description: "Keys that sign access tokens, as comma-separated base64 32-byte Ed25519 seeds: the first signs, the others only verify, so a key can be rotated without logging everyone out. Required in production. In development an unset key is created once in DATA_DIR/" + authn.DevKeyFile + " and reused.",
 			Secret:      true,
 			Parse: func(v string) bool {
@@ -37,7 +40,7 @@ func (s *settings) Vars() []config.Var {
 		},
 		{
 			Name: "RATE_LIMIT_API", Default: "600/min",
-			Want:        "a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)",
+			Want:        ratelimit.RateSyntax,
 			Description: "Requests allowed per authenticated principal (user or API key) on every authenticated route, as EVENTS/PERIOD.",
 			Parse:       config.Func(&s.RateLimitAPI, ratelimit.ParseRate),
 		},
@@ -48,6 +51,6 @@ func (s *settings) Vars() []config.Var {
 // DATA_DIR, which several instances do not share and a container loses.
 func (s *settings) Check(k *config.Checks) {
 	if k.Production() && !k.Given("AUTH_SIGNING_KEY") {
-		k.Fail("AUTH_SIGNING_KEY", "distinct base64 Ed25519 seeds of 32 bytes each (required when ENV=production)")
+		k.Fail("AUTH_SIGNING_KEY", wantKeys+" (required when ENV=production)")
 	}
 }

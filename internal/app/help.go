@@ -46,7 +46,8 @@ func version() (release, commit, built string) {
 			commit += "+dirty"
 		}
 	}
-	if release == "" || release == "(devel)" {
+	// A pseudo-version (v0.0.0-20261204…-0123abc) only repeats the commit.
+	if release == "" || release == "(devel)" || strings.HasPrefix(release, "v0.0.0-") {
 		release = "dev"
 	}
 	return release, commit, built

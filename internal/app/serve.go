@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/telemetry"
 )
 
@@ -102,19 +101,19 @@ func (a *App) run(ctx context.Context, s *servers, stdout io.Writer) error {
 		slog.String("metrics_addr", s.metricsLn.Addr().String()),
 		slog.Any("services", names),
 		slog.Bool("worker", p.Worker))
-	if !p.Production() {
+	if !p.Production() && textLogs(p, stdout) {
+		// For a person at a terminal; JSON logs stay pure JSON.
 		printBanner(stdout, p, a.cfg.own, s.apiLn.Addr(), s.metricsLn.Addr(), names)
 	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-		a.ready.Store(false)
 		a.logger.Info("shutting down", slog.Any("cause", context.Cause(ctx)))
 	case runErr = <-serveErr:
 		a.logger.Error("server failed; shutting down", slog.Any("err", runErr))
 	}
-	return errors.Join(runErr, a.shutdown(p, s))
+	return errors.Join(runErr, a.shutdown(s))
 }
 
 // shutdown stops the process in order, within SHUTDOWN_TIMEOUT: /ready turns
@@ -122,7 +121,8 @@ func (a *App) run(ctx context.Context, s *servers, stdout io.Writer) error {
 // here; then the listener closes while in-flight requests finish and the
 // worker stops fetching and finishes its running jobs (both at once); then
 // the metrics listener closes. The caller closes the database last.
-func (a *App) shutdown(p config.Config, s *servers) error {
+func (a *App) shutdown(s *servers) error {
+	p := a.cfg.platform
 	start := time.Now()
 	a.ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), p.ShutdownTimeout)

@@ -16,17 +16,22 @@ import (
 // guardedMux registers a service's routes on the shared mux, each behind
 // guard unless it is public: a route is protected unless its service says
 // otherwise, so forgetting is safe.
+// It records each route, for App.Routes.
 type guardedMux struct {
-	mux    *http.ServeMux
-	public []string
-	guard  httpx.Middleware
+	mux     *http.ServeMux
+	service string
+	public  []string
+	guard   httpx.Middleware
+	routes  *[]Route
 }
 
 func (g guardedMux) Handle(pattern string, h http.Handler) {
-	if !slices.Contains(g.public, pattern) {
+	public := slices.Contains(g.public, pattern)
+	if !public {
 		h = g.guard(h)
 	}
 	g.mux.Handle(pattern, h)
+	*g.routes = append(*g.routes, Route{Service: g.service, Pattern: pattern, Public: public})
 }
 
 // testRoutes is set only in binaries built with the rightsize_testhooks tag,
@@ -35,16 +40,22 @@ var testRoutes func(mux *http.ServeMux)
 
 // Handler returns the public HTTP handler: the platform routes (/health,
 // /ready) and the routes of the mounted services, behind the middleware
-// every request passes through, outermost first.
+// every request passes through, outermost first. It is built once: each
+// service's Routes runs once.
 func (a *App) Handler() http.Handler {
+	a.handlerOnce.Do(func() { a.handler = a.newHandler() })
+	return a.handler
+}
+
+func (a *App) newHandler() http.Handler {
 	p := a.cfg.platform
 	mux := http.NewServeMux()
 	mux.Handle("GET /health", health())
 	mux.Handle("GET /ready", a.readiness())
 	guard := a.authenticated()
-	_, services := a.mounted()
-	for _, s := range services {
-		s.Routes(guardedMux{mux: mux, public: s.Public(), guard: guard})
+	names, services := a.mounted()
+	for i, s := range services {
+		s.Routes(guardedMux{mux: mux, service: names[i], public: s.Public(), guard: guard, routes: &a.routes})
 	}
 	if testRoutes != nil {
 		testRoutes(mux)
@@ -138,18 +149,6 @@ type Route struct {
 // Routes lists every route of the mounted services, in registration order:
 // the server's whole surface, for tests that walk it.
 func (a *App) Routes() []Route {
-	var out []Route
-	names, services := a.mounted()
-	for i, s := range services {
-		rec := &recorder{}
-		s.Routes(rec)
-		for _, p := range rec.patterns {
-			out = append(out, Route{Service: names[i], Pattern: p, Public: slices.Contains(s.Public(), p)})
-		}
-	}
-	return out
+	a.Handler()
+	return slices.Clone(a.routes)
 }
-
-type recorder struct{ patterns []string }
-
-func (r *recorder) Handle(pattern string, _ http.Handler) { r.patterns = append(r.patterns, pattern) }

@@ -42,16 +42,18 @@ func (s *Service) APIKeys(ctx context.Context, userID, before string, limit int)
 // one and a missing one are all the same apperr.ErrNotFound error.
 func (s *Service) RevokeAPIKey(ctx context.Context, userID, keyID string) error {
 	if !id.Valid("key", keyID) {
-		return errNoSuchKey
+		return apperr.New(apperr.ErrNotFound, msgNoSuchKey)
 	}
 	err := revokeAPIKey(ctx, s.db, userID, keyID, now())
 	if errors.Is(err, apperr.ErrNotFound) {
-		return apperr.Wrap(err, apperr.ErrNotFound, errNoSuchKey.Error())
+		return apperr.Wrap(err, apperr.ErrNotFound, msgNoSuchKey)
 	}
 	return err
 }
 
-var errNoSuchKey = apperr.New(apperr.ErrNotFound, "no such API key")
+// msgNoSuchKey answers for a key that is another user's, revoked or
+// missing alike: which one it is would tell a guesser something.
+const msgNoSuchKey = "no such API key"
 
 // lastUsedGranularity bounds how often using a key writes to the database:
 // at most once per key per interval, not once per request.

@@ -53,7 +53,6 @@ func sub(fsys fs.FS, dir string) fs.FS {
 
 // Service is the auth service.
 type Service struct {
-	service.Defaults
 	db         *database.DB
 	jobs       *jobs.Client
 	keys       *authn.Keys
@@ -70,6 +69,10 @@ type Service struct {
 	proxies   int
 	keyPager  *httpx.Pager
 }
+
+// A method of service.Service that drifted (Route for Routes) would otherwise
+// go unnoticed; auth has them all, so it embeds no service.Defaults.
+var _ service.Service = (*Service)(nil)
 
 // New returns the auth service.
 func New(cfg *Config, d service.Deps) (*Service, error) {

@@ -17,9 +17,6 @@ type Config struct {
 	RateLimitAccount ratelimit.Rate // RATE_LIMIT_ACCOUNT, per email address
 }
 
-// wantRate describes what ratelimit.ParseRate accepts.
-const wantRate = "a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)"
-
 // Vars lists the auth service's variables, bound to c's fields.
 func (c *Config) Vars() []config.Var {
 	return []config.Var{
@@ -37,13 +34,13 @@ func (c *Config) Vars() []config.Var {
 		},
 		{
 			Name: "RATE_LIMIT_AUTH", Default: "10/min",
-			Want:        wantRate,
+			Want:        ratelimit.RateSyntax,
 			Description: "Requests allowed per client IP on signup, login, token refresh, email verification and password reset, as EVENTS/PERIOD; bursts of up to EVENTS.",
 			Parse:       config.Func(&c.RateLimitAuth, ratelimit.ParseRate),
 		},
 		{
 			Name: "RATE_LIMIT_ACCOUNT", Default: "5/min",
-			Want:        wantRate,
+			Want:        ratelimit.RateSyntax,
 			Description: "Attempts allowed per email address (per account) on signup, login and password reset, as EVENTS/PERIOD, whatever IP they come from.",
 			Parse:       config.Func(&c.RateLimitAccount, ratelimit.ParseRate),
 		},

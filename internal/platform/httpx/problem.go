@@ -128,7 +128,9 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	InfoFrom(r.Context()).err = err.Error()
 	p := newProblem(r, status, "")
 	p.Detail = cmp.Or(apperr.Message(err), p.Title)
-	if ve, ok := errors.AsType[*apperr.ValidationError](err); ok {
+	// Only when the validation error is what the client is told about, not
+	// a cause an outer kind chose to hide.
+	if ve, ok := errors.AsType[*apperr.ValidationError](err); ok && status == http.StatusBadRequest {
 		p.Errors = ve.Fields
 	}
 	writeProblem(w, p)

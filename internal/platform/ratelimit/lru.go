@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// RateSyntax describes what ParseRate accepts, for a variable's documentation.
+const RateSyntax = "a rate EVENTS/PERIOD such as 10/min or 100/h (PERIOD: s, min, h, day or a duration such as 30s)"
+
 // MaxKeys is the key capacity the program's limiters use: about 11 MiB
 // with IP keys (114 bytes a key, measured in this package's tests), more with
 // long keys such as email addresses, which callers cap at 128 bytes.

@@ -100,6 +100,7 @@ func MetricsHandler(reg *prometheus.Registry) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol) // go tool pprof posts addresses
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
