@@ -102,7 +102,7 @@ func start(t *testing.T, vars map[string]string, args ...string) *proc {
 		p.cmd.Process.Kill()
 		<-p.done
 	})
-	p.waitLog(t, `"msg":"listening"`)
+	p.waitLog(t, "listening") // `"msg":"listening"` in JSON, msg=listening in text
 	return p
 }
 
@@ -227,9 +227,12 @@ func TestFreshStart(t *testing.T) {
 	if n, _ := applied["river"].(float64); n < 1 {
 		t.Errorf("migrations applied: got river=%v, want at least 1", applied["river"])
 	}
-	p.waitLog(t, "/metrics") // the banner's metrics line, written just after listening
-	if banner := p.textAfter(`"msg":"listening"`); !strings.Contains(banner, "API") || !strings.Contains(banner, "/metrics") {
-		t.Errorf("got text after the listening line %q, want the banner naming the API and metrics", banner)
+	// Not a terminal, so JSON logs, and nothing but JSON: the banner is for
+	// text logs (TestBannerOnTextLogs).
+	for _, line := range strings.Split(strings.TrimSpace(p.logs()), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("a JSON log stream holds a line that is not JSON: %q", line)
+		}
 	}
 	listening := p.record(t, "listening")
 	if addr, _ := listening["addr"].(string); !strings.HasSuffix(addr, ":"+strings.TrimPrefix(p.api, "http://127.0.0.1:")) {
@@ -494,5 +497,23 @@ func TestSIGTERMGivesUpAtShutdownTimeout(t *testing.T) {
 	}
 	if !strings.Contains(p.logs(), `"msg":"shutdown incomplete"`) {
 		t.Errorf("no shutdown incomplete line in logs:\n%s", p.logs())
+	}
+}
+
+// With text logs in development, the first screen is a short banner naming
+// the API, the metrics and where mail goes.
+func TestBannerOnTextLogs(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"LOG_FORMAT": "text"}
+	if testkit.Dialect() == "postgres" {
+		vars["DATABASE_URL"] = testkit.EmptyDatabaseURL(t)
+	}
+	p := start(t, vars)
+	p.waitLog(t, "/metrics") // the banner's metrics line, written just after listening
+	banner := p.textAfter("msg=listening")
+	for _, want := range []string{"API", "/metrics", "SMTP_URL is unset", "rightsize config"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner %q lacks %q", banner, want)
+		}
 	}
 }

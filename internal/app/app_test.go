@@ -443,7 +443,9 @@ func TestWorkerMountsNoRoutes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := new(testkit.Logs)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, []string{"rightsize", "worker"}, func(k string) string { return env[k] }, nil, logs, io.Discard) }()
+	go func() {
+		done <- Run(ctx, []string{"rightsize", "worker"}, func(k string) string { return env[k] }, nil, logs, io.Discard)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
