@@ -65,7 +65,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage)
 		return nil
 	case cmd == "help" && len(rest) == 1 && rest[0] == "env":
-		return printVars(stdout, catalog)
+		printVars(stdout, catalog)
+		return nil
 	case cmd == "help":
 		return usagef("help takes no argument or env, not %q", strings.Join(rest, " "))
 	case cmd == "version" || (cmd == "serve" && len(rest) == 1 && (rest[0] == "--version" || rest[0] == "-version")):

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"golang.org/x/term"
 
 	"github.com/rightsize/rightsize/internal/auth"
 	"github.com/rightsize/rightsize/internal/jobs"
@@ -223,4 +225,17 @@ func signingKeys(p config.Config, own settings, logger *slog.Logger) (*authn.Key
 	}
 	logger.Debug("access token keys", slog.Any("kids", keys.KeyIDs())) // the first signs
 	return keys, nil
+}
+
+// textLogs reports whether logs are text: LOG_FORMAT says, or, when it is
+// unset, a person is reading a terminal in development.
+func textLogs(cfg config.Config, stdout io.Writer) bool {
+	switch cfg.LogFormat {
+	case "text":
+		return true
+	case "json":
+		return false
+	}
+	f, ok := stdout.(*os.File)
+	return ok && !cfg.Production() && term.IsTerminal(int(f.Fd()))
 }

@@ -3,17 +3,11 @@ package app
 import (
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
-	"golang.org/x/term"
-
-	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/service"
 )
@@ -77,7 +71,7 @@ func describe(catalog []service.Def) []config.Var {
 
 // printVars writes `rightsize help env`: every variable with its default
 // and what it does, for a container that has no README.
-func printVars(w io.Writer, catalog []service.Def) error {
+func printVars(w io.Writer, catalog []service.Def) {
 	for _, v := range describe(catalog) {
 		def := v.Default
 		if def == "" {
@@ -89,7 +83,6 @@ func printVars(w io.Writer, catalog []service.Def) error {
 		}
 		fmt.Fprintf(w, "%s=%s%s\n    %s\n    Accepts %s.\n\n", v.Name, def, secret, v.Description, v.Want)
 	}
-	return nil
 }
 
 // printSettings writes `rightsize config`: every variable's value in
@@ -120,64 +113,4 @@ func markdownVars(catalog []service.Def) string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, desc)
 	}
 	return b.String()
-}
-
-// textLogs reports whether logs are text: LOG_FORMAT says, or, when it is
-// unset, a person is reading a terminal in development.
-func textLogs(cfg config.Config, stdout io.Writer) bool {
-	switch cfg.LogFormat {
-	case "text":
-		return true
-	case "json":
-		return false
-	}
-	f, ok := stdout.(*os.File)
-	return ok && !cfg.Production() && term.IsTerminal(int(f.Fd()))
-}
-
-// printBanner writes the first screen a developer sees: where the API, the
-// metrics and the data are, and where mail goes.
-func printBanner(w io.Writer, p config.Config, own settings, api, metrics net.Addr, services []string) {
-	host := func(a net.Addr) string {
-		if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-			return fmt.Sprintf("localhost:%d", tcp.Port)
-		}
-		return a.String()
-	}
-	scheme := "http"
-	if p.TLSCertFile != "" {
-		scheme = "https"
-	}
-	worker := "off"
-	if p.Worker {
-		worker = "on"
-	}
-	data := p.DBDSN + " (SQLite)"
-	if p.DBDialect == config.DialectPostgres {
-		data = "PostgreSQL (DATABASE_URL)"
-	}
-	mail := "sent through SMTP_URL"
-	if p.SMTPURL == "" {
-		mail = "printed here, because SMTP_URL is unset"
-	}
-	keys := "AUTH_SIGNING_KEY"
-	if own.SigningKey == "" {
-		keys = "development key in " + filepath.Join(p.DataDir, authn.DevKeyFile)
-	}
-	cursors := "CURSOR_SECRET"
-	if p.CursorSecretGenerated {
-		cursors = "a random key: CURSOR_SECRET is unset, so cursors die with the process"
-	}
-	release, _, _ := version()
-	fmt.Fprintf(w, `
-  rightsize %s · services: %s · worker %s
-  API      %s://%s
-  metrics  http://%s/metrics   (pprof: /debug/pprof/)
-  data     %s
-  mail     %s
-  tokens   signed with the %s
-  cursors  signed with %s
-  settings rightsize config · every variable: rightsize help env
-
-`, release, strings.Join(services, ", "), worker, scheme, host(api), host(metrics), data, mail, keys, cursors)
 }

@@ -9,9 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/rightsize/rightsize/internal/platform/authn"
+	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/telemetry"
 )
 
@@ -162,3 +166,50 @@ func (a *App) shutdown(s *servers) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// printBanner writes the first screen a developer sees: where the API, the
+// metrics and the data are, and where mail goes.
+func printBanner(w io.Writer, p config.Config, own settings, api, metrics net.Addr, services []string) {
+	host := func(a net.Addr) string {
+		if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+		return a.String()
+	}
+	scheme := "http"
+	if p.TLSCertFile != "" {
+		scheme = "https"
+	}
+	worker := "off"
+	if p.Worker {
+		worker = "on"
+	}
+	data := p.DBDSN + " (SQLite)"
+	if p.DBDialect == config.DialectPostgres {
+		data = "PostgreSQL (DATABASE_URL)"
+	}
+	mail := "sent through SMTP_URL"
+	if p.SMTPURL == "" {
+		mail = "printed here, because SMTP_URL is unset"
+	}
+	keys := "AUTH_SIGNING_KEY"
+	if own.SigningKey == "" {
+		keys = "development key in " + filepath.Join(p.DataDir, authn.DevKeyFile)
+	}
+	cursors := "CURSOR_SECRET"
+	if p.CursorSecretGenerated {
+		cursors = "a random key: CURSOR_SECRET is unset, so cursors die with the process"
+	}
+	release, _, _ := version()
+	fmt.Fprintf(w, `
+  rightsize %s · services: %s · worker %s
+  API      %s://%s
+  metrics  http://%s/metrics   (pprof: /debug/pprof/)
+  data     %s
+  mail     %s
+  tokens   signed with the %s
+  cursors  signed with %s
+  settings rightsize config · every variable: rightsize help env
+
+`, release, strings.Join(services, ", "), worker, scheme, host(api), host(metrics), data, mail, keys, cursors)
+}

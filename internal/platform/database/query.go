@@ -109,8 +109,21 @@ func queryError(query string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("query %q: %w", statementName(query), err)
+	return &statementError{query: query, err: err}
 }
+
+// statementError redacts its statement only when its text is read: most
+// query errors (sql.ErrNoRows above all) are handled and never logged.
+type statementError struct {
+	query string
+	err   error
+}
+
+func (e *statementError) Error() string {
+	return fmt.Sprintf("query %q: %v", statementName(e.query), e.err)
+}
+
+func (e *statementError) Unwrap() error { return e.err }
 
 // statementName is the first line of query that holds SQL (comments
 // skipped), redacted. Literals are replaced across the whole statement first,
