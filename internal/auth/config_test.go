@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -22,22 +21,11 @@ func getenv(vars map[string]string) func(string) string {
 // it is not a *config.VarError.
 func varErrors(tb testing.TB, err error) []*config.VarError {
 	tb.Helper()
-	if err == nil {
-		return nil
+	errs, ok := config.VarErrors(err)
+	if !ok {
+		tb.Fatalf("error %q has a part that is not a *config.VarError", err)
 	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	var out []*config.VarError
-	for _, e := range errs {
-		ve, ok := errors.AsType[*config.VarError](e)
-		if !ok {
-			tb.Fatalf("error %q (%T) is not a *config.VarError", e, e)
-		}
-		out = append(out, ve)
-	}
-	return out
+	return errs
 }
 
 func varNames(errs []*config.VarError) []string {

@@ -152,6 +152,26 @@ type VarError struct {
 
 const redacted = "(redacted)"
 
+// VarErrors returns the *VarError of each part of err, an error Load
+// returned, in order; ok is false if some part is not one.
+func VarErrors(err error) (errs []*VarError, ok bool) {
+	if err == nil {
+		return nil, true
+	}
+	parts := []error{err}
+	if j, isJoin := err.(interface{ Unwrap() []error }); isJoin {
+		parts = j.Unwrap()
+	}
+	for _, e := range parts {
+		ve, isVar := errors.AsType[*VarError](e)
+		if !isVar {
+			return errs, false
+		}
+		errs = append(errs, ve)
+	}
+	return errs, true
+}
+
 // Error reads like `PORT: invalid value "0": want an integer from 1 to 65535`.
 func (e *VarError) Error() string {
 	switch {

@@ -42,22 +42,11 @@ func env(vars map[string]string) func(string) string {
 // a *VarError.
 func varErrors(t testing.TB, err error) []*config.VarError {
 	t.Helper()
-	if err == nil {
-		return nil
+	errs, ok := config.VarErrors(err)
+	if !ok {
+		t.Fatalf("error %q has a part that is not a *config.VarError", err)
 	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	var out []*config.VarError
-	for _, e := range errs {
-		var ve *config.VarError
-		if !errors.As(e, &ve) {
-			t.Fatalf("error %q (%T) is not a *config.VarError", e, e)
-		}
-		out = append(out, ve)
-	}
-	return out
+	return errs
 }
 
 func names(errs []*config.VarError) []string {
