@@ -127,7 +127,7 @@ func TestEveryNonPublicRouteRequiresCredentials(t *testing.T) {
 	// Public is part of the security surface: a route added to it by mistake
 	// would skip the walk above, so the list itself is pinned here.
 	wantPublic := map[string][]string{"auth": {
-		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/verify-email",
+		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/verify-email", "POST /v1/auth/verify-email/resend",
 		"POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm",
 	}}
 	for name, want := range wantPublic {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
@@ -87,7 +88,19 @@ func (a *App) authenticated() httpx.Middleware {
 		return "user:" + p.UserID, ok
 	})
 	require := authn.Require(a.authenticator)
-	return func(h http.Handler) http.Handler { return require(limit(h)) }
+	return func(h http.Handler) http.Handler { return require(limit(scoped(h))) }
+}
+
+// scoped refuses a request its credential's scope does not allow: a
+// read-only API key writes nothing, on any service's route.
+func scoped(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, _ := authn.PrincipalFrom(r.Context()); !p.Allows(r.Method) {
+			httpx.Error(w, r, apperr.New(apperr.ErrForbidden, "this API key is read-only: it may only GET"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func health() http.Handler {

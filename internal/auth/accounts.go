@@ -5,18 +5,22 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/id"
-	mailer "github.com/rightsize/rightsize/internal/platform/mail"
 )
 
 // SignUp creates an unverified account and queues its verification mail, in
-// one transaction. If email already has an account it mails the owner
-// instead. Both cases take the same password-hashing work and return nil, so
-// the caller cannot tell them apart, nor let a client do so.
+// one transaction. If email has an account that is not verified yet, it
+// replaces that account's password and name, retires its older links and
+// sends a fresh one: whoever signed up first with someone else's address
+// does not get to choose the password the owner will verify. If email has a
+// verified account it mails the owner instead. Every case takes the same
+// password-hashing work and returns nil, so the caller cannot tell them
+// apart, nor let a client do so.
 //
 // It returns the normalized address (trimmed, lower-cased), an
 // *apperr.ValidationError naming the fields "email", "password" and "name"
@@ -34,7 +38,7 @@ func (s *Service) SignUp(ctx context.Context, email, password, name string) (str
 	if err := s.acctLimit.Check("signup:" + email); err != nil {
 		return email, err
 	}
-	hash, err := HashPassword(password, DefaultPasswordParams)
+	hash, err := HashPassword(ctx, password, DefaultPasswordParams)
 	if err != nil {
 		return email, err
 	}
@@ -51,8 +55,64 @@ func (s *Service) SignUp(ctx context.Context, email, password, name string) (str
 	}
 	// A new transaction: on PostgreSQL the failed insert aborted the first.
 	return email, s.db.Transact(ctx, func(tx *database.Tx) error {
-		return s.jobs.InsertTx(ctx, tx, mailer.SendArgs{Message: existingAccountMessage(email, s.publicURL)}, nil)
+		t := now()
+		pending, err := replacePending(ctx, tx, email, name, hash, t)
+		if errors.Is(err, apperr.ErrNotFound) {
+			return s.mailTx(ctx, tx, existingAccountMessage(email, s.publicURL))
+		}
+		if err != nil {
+			return err
+		}
+		if err := useEmailTokensOf(ctx, tx, pending, purposeVerify, t); err != nil {
+			return err
+		}
+		return s.jobs.InsertTx(ctx, tx, SendVerificationArgs{UserID: pending}, nil)
 	})
+}
+
+// ResendVerification queues a job that mails a fresh verification link to
+// email if it has an account that is not verified yet. Like
+// RequestPasswordReset, it does only that, for any well-formed address, so
+// that neither its answer nor its timing tells whether the account exists.
+// It returns the normalized address.
+func (s *Service) ResendVerification(ctx context.Context, email string) (string, error) {
+	var v apperr.Validation
+	email = normalizeEmail(&v, "email", email)
+	if err := v.Err(); err != nil {
+		return email, err
+	}
+	if err := s.acctLimit.Check("verify:" + email); err != nil {
+		return email, err
+	}
+	return email, s.db.Transact(ctx, func(tx *database.Tx) error {
+		return s.jobs.InsertTx(ctx, tx, ResendVerificationArgs{Email: email}, nil)
+	})
+}
+
+// DeleteAccount deletes the user's account, with its logins, tokens and
+// API keys, for a user who proves the password from a live login (else
+// apperr.ErrUnauthenticated). A wrong password is an
+// *apperr.ValidationError on "password".
+func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password string) error {
+	var v apperr.Validation
+	v.Check(password != "", "password", "is required")
+	v.Check(utf8.RuneCountInString(password) <= maxPasswordRunes, "password", "is too long")
+	if err := v.Err(); err != nil {
+		return err
+	}
+	u, err := s.liveLogin(ctx, s.db, userID, sessionID)
+	if err != nil {
+		return err
+	}
+	ok, _, err := verifyPassword(ctx, password, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		v.Add("password", "is not your password")
+		return v.Err()
+	}
+	return deleteUser(ctx, s.db, u.ID)
 }
 
 // VerifyEmail uses up a verification token and marks its account's address
@@ -76,9 +136,14 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 	return err
 }
 
-// User returns the account with that ID, or an apperr.ErrNotFound error.
+// User returns the account with that ID. An account that no longer exists
+// is an apperr.ErrUnauthenticated error: the caller's credential is for it.
 func (s *Service) User(ctx context.Context, userID string) (User, error) {
-	return userByID(ctx, s.db, userID)
+	u, err := userByID(ctx, s.db, userID)
+	if errors.Is(err, apperr.ErrNotFound) {
+		return User{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "this account no longer exists")
+	}
+	return u, err
 }
 
 // ProfileChange lists the profile fields to change; nil leaves one as is.
@@ -107,28 +172,83 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, change Profi
 		}
 		var err error
 		u, err = userByID(ctx, tx, userID)
+		if errors.Is(err, apperr.ErrNotFound) {
+			return apperr.Wrap(err, apperr.ErrUnauthenticated, "this account no longer exists")
+		}
 		return err
 	})
 	return u, err
 }
 
 // normalizeEmail trims and lower-cases an address, and checks that it is a
-// bare address (no display name) of sane length.
+// bare address (no display name) of sane length, in ASCII, with a domain
+// name of two labels or more. Addresses are ASCII only: an international
+// domain is written in its xn-- form, and Unicode local parts, which many
+// mail systems cannot deliver to and which let look-alike letters pose as
+// another person's address, are refused.
 func normalizeEmail(v *apperr.Validation, field, raw string) string {
 	email := strings.ToLower(strings.TrimSpace(raw))
-	addr, err := mail.ParseAddress(email)
-	switch {
-	case email == "":
+	if email == "" {
 		v.Add(field, "is required")
-	case len(email) > 254 || err != nil || addr.Address != email:
-		v.Add(field, "must be an email address such as ada@example.com")
+		return email
+	}
+	addr, err := mail.ParseAddress(email)
+	at := strings.LastIndexByte(email, '@')
+	switch {
+	case len(email) > 254 || !printableASCII(email) || err != nil || addr.Address != email || at < 0:
+		v.Add(field, "must be an email address such as ada@example.com, in ASCII")
+	case !domainName(email[at+1:]):
+		v.Add(field, "must have a domain name such as example.com: no IP address or single-label domain")
 	}
 	return email
 }
 
+// printableASCII reports whether s holds only printable ASCII, which also
+// rules out invalid UTF-8, control and zero-width characters.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// domainName reports whether d is a DNS name of two labels or more, each of
+// letters, digits and inner hyphens: not a [literal] or a single label.
+func domainName(d string) bool {
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 || len(d) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkName checks a name: one line of printable text, 1 to 100
+// characters. It refuses control characters (newlines, escape, NUL), and
+// invisible formatting ones (zero-width, bidi overrides), which let a name
+// pose as something else in an email or a page.
 func checkName(v *apperr.Validation, field, name string) {
 	n := utf8.RuneCountInString(name)
-	v.Check(n >= 1 && n <= 100, field, "must be 1 to 100 characters")
+	switch {
+	case !utf8.ValidString(name):
+		v.Add(field, "must be valid UTF-8")
+	case n < 1 || n > 100:
+		v.Add(field, "must be 1 to 100 characters")
+	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
+		v.Add(field, "must be one line of printable characters")
+	}
 }
 
 // checkToken checks the shape of a token from a client: ours are 43

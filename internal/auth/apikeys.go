@@ -14,19 +14,49 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/id"
 )
 
-// CreateAPIKey mints a key named name for a user and returns it with its
-// secret, which is shown this once and never stored. A bad name is an
-// *apperr.ValidationError on "name".
-func (s *Service) CreateAPIKey(ctx context.Context, userID, name string) (k APIKey, secret string, err error) {
+// maxAPIKeys caps a user's live keys: each is a standing credential to
+// audit, and a leaked login must not be able to mint thousands.
+const maxAPIKeys = 20
+
+// CreateAPIKey mints a key named name with scope (authn.ScopeRead or
+// authn.ScopeFull) for the user of the login sessionID, mails the owner
+// about it, and returns the key with its secret, which is shown this once
+// and never stored. The login must be live (an access token outlives its
+// revocation by minutes, and a key outlives everything), else it is an
+// apperr.ErrUnauthenticated error. A bad name or scope is an
+// *apperr.ValidationError on "name" or "scope"; a user at maxAPIKeys an
+// apperr.ErrConflict error.
+func (s *Service) CreateAPIKey(ctx context.Context, userID, sessionID, name, scope string) (k APIKey, secret string, err error) {
 	var v apperr.Validation
 	name = strings.TrimSpace(name)
 	checkName(&v, "name", name)
+	if scope == "" {
+		scope = authn.ScopeFull
+	}
+	v.Check(scope == authn.ScopeRead || scope == authn.ScopeFull, "scope", `must be "read" or "full"`)
 	if err := v.Err(); err != nil {
 		return APIKey{}, "", err
 	}
 	secret, secretHash := newToken(authn.APIKeyPrefix)
-	k = APIKey{ID: id.New("key"), UserID: userID, Name: name, Prefix: secret[:len(authn.APIKeyPrefix)+6], CreatedAt: now()}
-	if err := insertAPIKey(ctx, s.db, k, secretHash); err != nil {
+	k = APIKey{ID: id.New("key"), UserID: userID, Name: name, Prefix: secret[:len(authn.APIKeyPrefix)+6], Scope: scope, CreatedAt: now()}
+	err = s.db.Transact(ctx, func(tx *database.Tx) error {
+		u, err := s.liveLogin(ctx, tx, userID, sessionID)
+		if err != nil {
+			return err
+		}
+		n, err := countAPIKeys(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if n >= maxAPIKeys {
+			return apperr.Errorf(apperr.ErrConflict, "you have %d API keys, the most allowed: revoke one first", n)
+		}
+		if err := insertAPIKey(ctx, tx, k, secretHash, sessionID); err != nil {
+			return err
+		}
+		return s.mailTx(ctx, tx, keyCreatedMessage(u, k, s.publicURL))
+	})
+	if err != nil {
 		return APIKey{}, "", err
 	}
 	return k, secret, nil
@@ -38,9 +68,17 @@ func (s *Service) APIKeys(ctx context.Context, userID, before string, limit int)
 	return listAPIKeys(ctx, s.db, userID, before, limit)
 }
 
-// RevokeAPIKey revokes a key of the user's. Another user's key, a revoked
-// one and a missing one are all the same apperr.ErrNotFound error.
-func (s *Service) RevokeAPIKey(ctx context.Context, userID, keyID string) error {
+// RevokeAPIKey revokes a key of the user's. Called for a login, sessionID
+// must be live (else apperr.ErrUnauthenticated); for an API key (sessionID
+// ""), the caller has checked that the key's scope allows it. Another
+// user's key, a revoked one and a missing one are all the same
+// apperr.ErrNotFound error.
+func (s *Service) RevokeAPIKey(ctx context.Context, userID, sessionID, keyID string) error {
+	if sessionID != "" {
+		if _, err := s.liveLogin(ctx, s.db, userID, sessionID); err != nil {
+			return err
+		}
+	}
 	if !id.Valid("key", keyID) {
 		return apperr.New(apperr.ErrNotFound, msgNoSuchKey)
 	}
@@ -78,6 +116,6 @@ func APIKeyLookup(db *database.DB) authn.APIKeyLookup {
 				httpx.Logger(ctx).Warn("api key last_used_at not recorded", slog.String("api_key_id", k.ID), slog.Any("err", err))
 			}
 		}
-		return authn.Principal{UserID: k.UserID, APIKeyID: k.ID}, nil
+		return authn.Principal{UserID: k.UserID, APIKeyID: k.ID, Scope: k.Scope}, nil
 	}
 }

@@ -200,7 +200,7 @@ func TestAPIKeyOfAnotherUser(t *testing.T) {
 	}
 }
 
-// 25 keys in pages of 10: 10, 10, 5, each key once, newest first, and
+// 19 keys in pages of 7: 7, 7, 5, each key once, newest first, and
 // next_cursor null on the last page.
 func TestAPIKeyPagination(t *testing.T) {
 	t.Parallel()
@@ -211,7 +211,7 @@ func TestAPIKeyPagination(t *testing.T) {
 	eve, _ := b.login(t, "eve@example.com", oldPassword)
 
 	want := map[string]bool{}
-	for i := range 25 {
+	for i := range 19 {
 		want[b.createKey(t, access, fmt.Sprintf("key %d", i))["id"].(string)] = true
 	}
 	// Neither another user's keys nor deleted ones are listed.
@@ -227,7 +227,7 @@ func TestAPIKeyPagination(t *testing.T) {
 		if page > 4 {
 			t.Fatalf("still a next page after %d pages", page-1)
 		}
-		path := "/v1/api-keys?limit=10"
+		path := "/v1/api-keys?limit=7"
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
@@ -256,8 +256,8 @@ func TestAPIKeyPagination(t *testing.T) {
 		}
 		cursor = next.(string)
 	}
-	if fmt.Sprint(sizes) != "[10 10 5]" {
-		t.Errorf("page sizes: got %v, want [10 10 5]", sizes)
+	if fmt.Sprint(sizes) != "[7 7 5]" {
+		t.Errorf("page sizes: got %v, want [7 7 5]", sizes)
 	}
 	if len(seen) != len(want) {
 		t.Errorf("keys listed: got %d, want %d", len(seen), len(want))

@@ -15,6 +15,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"embed"
@@ -64,10 +65,11 @@ type Service struct {
 	// ipLimit limits the credential endpoints per client IP; acctLimit per
 	// email address or account, so that one address cannot be attacked or
 	// mail-bombed from many IPs.
-	ipLimit   *ratelimit.Limiter
-	acctLimit *ratelimit.Limiter
-	proxies   int
-	keyPager  *httpx.Pager
+	ipLimit      *ratelimit.Limiter
+	acctLimit    *ratelimit.Limiter
+	proxies      int
+	keyPager     *httpx.Pager
+	sessionPager *httpx.Pager
 }
 
 // A method of service.Service that drifted (Route for Routes) would otherwise
@@ -81,20 +83,21 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 	}
 	// The first dummyVerify builds its hash; done now, the first login with
 	// an unknown email costs what every later one does.
-	go dummyVerify("")
+	go dummyVerify(context.Background(), "")
 	return &Service{
-		db:         d.DB,
-		jobs:       d.Jobs,
-		keys:       d.Keys,
-		mailer:     d.Mailer,
-		logger:     d.Logger,
-		publicURL:  d.Config.PublicURL,
-		accessTTL:  cfg.AccessTokenTTL,
-		refreshTTL: cfg.RefreshTokenTTL,
-		ipLimit:    ratelimit.New(cfg.RateLimitAuth, ratelimit.MaxKeys),
-		acctLimit:  ratelimit.New(cfg.RateLimitAccount, ratelimit.MaxKeys),
-		proxies:    d.Config.TrustedProxyCount,
-		keyPager:   httpx.NewPager(d.Config.CursorSecret, "api-keys"),
+		db:           d.DB,
+		jobs:         d.Jobs,
+		keys:         d.Keys,
+		mailer:       d.Mailer,
+		logger:       d.Logger,
+		publicURL:    d.Config.PublicURL,
+		accessTTL:    cfg.AccessTokenTTL,
+		refreshTTL:   cfg.RefreshTokenTTL,
+		ipLimit:      ratelimit.New(cfg.RateLimitAuth, ratelimit.MaxKeys),
+		acctLimit:    ratelimit.New(cfg.RateLimitAccount, ratelimit.MaxKeys),
+		proxies:      d.Config.TrustedProxyCount,
+		keyPager:     httpx.NewPager(d.Config.CursorSecret, "api-keys"),
+		sessionPager: httpx.NewPager(d.Config.CursorSecret, "sessions"),
 	}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rightsize/rightsize/internal/app/apptest"
@@ -29,6 +30,9 @@ func FuzzSignup(f *testing.F) {
 		`{"email": "ada@example.com (Ada)", "password": "a long enough passphrase", "name": "Ada"}`,
 		`{"email": "ädä@exämple.com", "password": "a long enough passphrase", "name": "Ädä"}`,
 		`{"email": "ada@[127.0.0.1]", "password": "a long enough passphrase", "name": "Ada"}`,
+		`{"email": "ada@localhost", "password": "a long enough passphrase", "name": "Ada"}`,
+		`{"email": "ada\u200b@example.com", "password": "a long enough passphrase", "name": "Ada\u202eevil"}`,
+		`{"email": "ada@example.com", "password": "a long enough passphrase", "name": "Ada\nVisit http://evil.test\u0000\u001b[31m"}`,
 		`{"email": "ada@example.com", "password": "ada@example.com", "name": "Ada"}`,
 		`{"email": "ada@example.com", "password": "password1234", "name": "Ada"}`,
 		`{"email": "ada@", "password": "short", "name": ""}`,
@@ -64,7 +68,7 @@ func FuzzSignup(f *testing.F) {
 		refused := map[string]bool{
 			"email":    !plainAddress(email),
 			"password": auth.CheckPassword(raw.Password, email) != nil,
-			"name":     utf8.RuneCountInString(name) < 1 || utf8.RuneCountInString(name) > 100,
+			"name":     !plainName(name),
 		}
 
 		if fields := apptest.ErrorFields(r.Body); len(fields) > 0 {
@@ -118,8 +122,43 @@ func FuzzSignup(f *testing.F) {
 }
 
 // plainAddress is the rule for a stored address: a bare address, no
-// display name, of at most 254 bytes.
+// display name, of at most 254 bytes, printable ASCII, whose domain is a
+// name of two labels or more (no [literal], no single label).
 func plainAddress(email string) bool {
 	a, err := mail.ParseAddress(email)
-	return email != "" && len(email) <= 254 && err == nil && a.Address == email && a.Name == ""
+	if email == "" || len(email) > 254 || err != nil || a.Address != email || a.Name != "" {
+		return false
+	}
+	for _, c := range []byte(email) {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	domain := email[strings.LastIndexByte(email, '@')+1:]
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") ||
+			strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// plainName is the rule for a name: valid UTF-8, 1 to 100 characters, each
+// printable or a space: one line, nothing invisible.
+func plainName(name string) bool {
+	n := utf8.RuneCountInString(name)
+	if !utf8.ValidString(name) || n < 1 || n > 100 {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return false
+		}
+	}
+	return true
 }

@@ -98,7 +98,8 @@ func (s *Service) login() http.Handler {
 		if err != nil {
 			return err
 		}
-		t, err := s.LogIn(r.Context(), in.Email, in.Password)
+		ip, _ := ratelimit.ByIP(s.proxies)(r)
+		t, err := s.LogIn(r.Context(), in.Email, in.Password, ip)
 		if err != nil {
 			return err
 		}
@@ -263,6 +264,7 @@ type apiKeyResponse struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	Prefix     string     `json:"prefix"`
+	Scope      string     `json:"scope"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	CreatedAt  time.Time  `json:"created_at"`
 	// Secret is only in the response that creates the key.
@@ -270,12 +272,13 @@ type apiKeyResponse struct {
 }
 
 func toAPIKeyResponse(k APIKey) apiKeyResponse {
-	return apiKeyResponse{ID: k.ID, Name: k.Name, Prefix: k.Prefix, LastUsedAt: k.LastUsedAt, CreatedAt: k.CreatedAt}
+	return apiKeyResponse{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scope: k.Scope, LastUsedAt: k.LastUsedAt, CreatedAt: k.CreatedAt}
 }
 
 func (s *Service) createAPIKey() http.Handler {
 	type request struct {
-		Name string `json:"name"`
+		Name  string `json:"name"`
+		Scope string `json:"scope"` // "read" or "full" (the default)
 	}
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := sessionPrincipal(r.Context())
@@ -286,7 +289,7 @@ func (s *Service) createAPIKey() http.Handler {
 		if err != nil {
 			return err
 		}
-		k, secret, err := s.CreateAPIKey(r.Context(), p.UserID, in.Name)
+		k, secret, err := s.CreateAPIKey(r.Context(), p.UserID, p.SessionID, in.Name, in.Scope)
 		if err != nil {
 			return err
 		}
@@ -330,7 +333,98 @@ func (s *Service) deleteAPIKey() http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := s.RevokeAPIKey(r.Context(), p.UserID, r.PathValue("id")); err != nil {
+		if err := s.RevokeAPIKey(r.Context(), p.UserID, p.SessionID, r.PathValue("id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+func (s *Service) resendVerification() http.Handler {
+	type request struct {
+		Email string `json:"email"`
+	}
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		in, err := httpx.Decode[request](r)
+		if err != nil {
+			return err
+		}
+		email, err := s.ResendVerification(r.Context(), in.Email)
+		if err != nil {
+			return err
+		}
+		httpx.Encode(w, http.StatusAccepted, accepted{
+			Status: "verification_requested",
+			Detail: "If " + email + " has an account waiting for verification, we sent it a new link.",
+		})
+		return nil
+	})
+}
+
+func (s *Service) deleteMe() http.Handler {
+	type request struct {
+		Password string `json:"password"`
+	}
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := sessionPrincipal(r.Context())
+		if err != nil {
+			return err
+		}
+		in, err := httpx.Decode[request](r)
+		if err != nil {
+			return err
+		}
+		if err := s.DeleteAccount(r.Context(), p.UserID, p.SessionID, in.Password); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+type sessionResponse struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Current is true for the login the request was made with.
+	Current bool `json:"current"`
+}
+
+func (s *Service) listSessions() http.Handler {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := sessionPrincipal(r.Context())
+		if err != nil {
+			return err
+		}
+		page, err := s.sessionPager.Parse(r)
+		if err != nil {
+			return err
+		}
+		var before string
+		if _, err := page.After(&before); err != nil {
+			return err
+		}
+		list, err := s.Sessions(r.Context(), p.UserID, p.SessionID, before, page.Limit+1)
+		if err != nil {
+			return err
+		}
+		out := make([]sessionResponse, len(list))
+		for i, l := range list {
+			out[i] = sessionResponse{ID: l.ID, CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt, Current: l.ID == p.SessionID}
+		}
+		httpx.Encode(w, http.StatusOK, httpx.NewList(out, page.Limit, func(l sessionResponse) any { return l.ID }, s.sessionPager))
+		return nil
+	})
+}
+
+func (s *Service) deleteSession() http.Handler {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := sessionPrincipal(r.Context())
+		if err != nil {
+			return err
+		}
+		if err := s.RevokeSession(r.Context(), p.UserID, p.SessionID, r.PathValue("id")); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

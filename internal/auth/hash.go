@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	_ "embed"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -91,14 +94,17 @@ var b64 = base64.RawStdEncoding.Strict()
 // (as NIST SP 800-63B asks), so the same password typed with composed or
 // decomposed accents verifies either way. It returns an error only if p is
 // outside the bounds verifyPassword accepts, since such a hash could never be
-// verified.
-func HashPassword(pw string, p PasswordParams) (string, error) {
+// verified, or when it cannot get a hashing slot (see [acquireHashSlot]).
+func HashPassword(ctx context.Context, pw string, p PasswordParams) (string, error) {
 	if err := p.check(); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	salt := make([]byte, p.SaltLen)
 	rand.Read(salt) // never fails: crypto/rand crashes the program instead
-	key := idKey(pw, salt, p)
+	key, err := idKey(ctx, pw, salt, p)
+	if err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -109,9 +115,10 @@ func HashPassword(pw string, p PasswordParams) (string, error) {
 // password matched but encoded was made with parameters other than
 // DefaultPasswordParams: the caller should then store HashPassword(pw,
 // DefaultPasswordParams) in its place. err is non-nil only when encoded is
-// not a well-formed argon2id hash within sane cost bounds; ok is then false.
-// It never panics, whatever encoded holds.
-func verifyPassword(pw, encoded string) (ok bool, needsRehash bool, err error) {
+// not a well-formed argon2id hash within sane cost bounds, or when no
+// hashing slot could be had (see [acquireHashSlot]); ok is then false. It
+// never panics, whatever encoded holds.
+func verifyPassword(ctx context.Context, pw, encoded string) (ok bool, needsRehash bool, err error) {
 	p, salt, want, err := decodeHash(encoded)
 	if err != nil {
 		return false, false, err
@@ -119,7 +126,10 @@ func verifyPassword(pw, encoded string) (ok bool, needsRehash bool, err error) {
 	if len(pw) > maxPasswordBytes {
 		return false, false, nil // longer than any password we accept
 	}
-	got := idKey(pw, salt, p)
+	got, err := idKey(ctx, pw, salt, p)
+	if err != nil {
+		return false, false, err
+	}
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}
@@ -132,7 +142,7 @@ func verifyPassword(pw, encoded string) (ok bool, needsRehash bool, err error) {
 var dummyHash = sync.OnceValue(func() string {
 	pw := make([]byte, 32)
 	rand.Read(pw)
-	h, err := HashPassword(string(pw), DefaultPasswordParams)
+	h, err := HashPassword(context.Background(), string(pw), DefaultPasswordParams)
 	if err != nil {
 		panic(err) // DefaultPasswordParams are within bounds; a test checks it
 	}
@@ -144,9 +154,11 @@ var dummyHash = sync.OnceValue(func() string {
 // verification would have happened had the account existed (login with an
 // unknown email), so that the response time does not tell whether it does.
 // The first call in a process also makes the dummy hash, so it costs about
-// twice as much as later ones.
-func dummyVerify(pw string) {
-	_, _, _ = verifyPassword(pw, dummyHash())
+// twice as much as later ones. It returns verifyPassword's error for want
+// of a slot, so that the unknown account answers as a known one would.
+func dummyVerify(ctx context.Context, pw string) error {
+	_, _, err := verifyPassword(ctx, pw, dummyHash())
+	return err
 }
 
 // CheckPassword returns an *apperr.ValidationError on field "password" if pw
@@ -301,14 +313,55 @@ func decodeCost(s, prefix string, bits int) (uint64, error) {
 	return n, nil
 }
 
-// hashSlots bounds how many argon2id computations run at once. Each holds
-// its memory (19 MiB by default) until done, so a burst of logins from many
-// clients, which per-IP limits do not stop, would otherwise grow the heap
-// without bound; beyond the CPU count, more at once only adds memory.
-var hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+// Password hashing is the one CPU-heavy thing a request can ask for, and
+// anyone can ask (login, signup). hashSlots bounds how many argon2id
+// computations run at once: half the CPUs (at least one), so that under a
+// storm of logins the other routes still find a core, and each computation
+// holds its 19 MiB only while it runs. At most hashQueueLen requests wait
+// for a slot; beyond that, and when a waiter's context ends, the request is
+// refused at once rather than queued for a client that may have left.
+var (
+	hashSlots    = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+	hashQueueLen = int64(16 * cap(hashSlots))
+	hashWaiting  atomic.Int64
+)
 
-func idKey(pw string, salt []byte, p PasswordParams) []byte {
-	hashSlots <- struct{}{}
-	defer func() { <-hashSlots }()
-	return argon2.IDKey([]byte(norm.NFKC.String(pw)), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+// errHashBusy answers a request that found the waiting line full.
+var errHashBusy = &apperr.Error{
+	Kind:       apperr.ErrUnavailable,
+	Message:    "too many sign-ins at once: try again in a moment",
+	RetryAfter: time.Second,
+}
+
+// acquireHashSlot waits for a hashing slot and returns its release. It
+// returns errHashBusy if hashQueueLen requests already wait, and ctx's error
+// (for which the client that left, or the deadline, answers) if ctx ends
+// while waiting.
+func acquireHashSlot(ctx context.Context) (release func(), err error) {
+	release = func() { <-hashSlots }
+	select {
+	case hashSlots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	if hashWaiting.Add(1) > hashQueueLen {
+		hashWaiting.Add(-1)
+		return nil, errHashBusy
+	}
+	defer hashWaiting.Add(-1)
+	select {
+	case hashSlots <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a hashing slot: %w", ctx.Err())
+	}
+}
+
+func idKey(ctx context.Context, pw string, salt []byte, p PasswordParams) ([]byte, error) {
+	release, err := acquireHashSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return argon2.IDKey([]byte(norm.NFKC.String(pw)), salt, p.Time, p.Memory, p.Threads, p.KeyLen), nil
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"runtime"
@@ -16,7 +17,7 @@ var cheapParams = PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, K
 
 func mustHash(tb testing.TB, pw string, p PasswordParams) string {
 	tb.Helper()
-	h, err := HashPassword(pw, p)
+	h, err := HashPassword(context.Background(), pw, p)
 	if err != nil {
 		tb.Fatalf("HashPassword(%q, %+v): %v", pw, p, err)
 	}
@@ -42,13 +43,13 @@ func TestHashPasswordRoundTrip(t *testing.T) {
 			const pw = "correct horse battery staple"
 			h := mustHash(t, pw, tt.params)
 
-			ok, rehash, err := verifyPassword(pw, h)
+			ok, rehash, err := verifyPassword(context.Background(), pw, h)
 			if err != nil || !ok || rehash != tt.needsRehash {
-				t.Errorf("verifyPassword(right) = %v, %v, %v; want true, %v, nil", ok, rehash, err, tt.needsRehash)
+				t.Errorf("verifyPassword(context.Background(), right) = %v, %v, %v; want true, %v, nil", ok, rehash, err, tt.needsRehash)
 			}
-			ok, rehash, err = verifyPassword(pw+"!", h)
+			ok, rehash, err = verifyPassword(context.Background(), pw+"!", h)
 			if err != nil || ok || rehash {
-				t.Errorf("verifyPassword(wrong) = %v, %v, %v; want false, false, nil", ok, rehash, err)
+				t.Errorf("verifyPassword(context.Background(), wrong) = %v, %v, %v; want false, false, nil", ok, rehash, err)
 			}
 		})
 	}
@@ -96,8 +97,8 @@ func TestHashPasswordNormalizes(t *testing.T) {
 	composed := "caf\u00e9 au lait"    // é as one code point
 	decomposed := "cafe\u0301 au lait" // e + combining acute accent
 	h := mustHash(t, composed, cheapParams)
-	if ok, _, err := verifyPassword(decomposed, h); err != nil || !ok {
-		t.Errorf("verifyPassword(decomposed, hash of composed) = %v, %v; want true, nil", ok, err)
+	if ok, _, err := verifyPassword(context.Background(), decomposed, h); err != nil || !ok {
+		t.Errorf("verifyPassword(context.Background(), decomposed, hash of composed) = %v, %v; want true, nil", ok, err)
 	}
 }
 
@@ -127,7 +128,7 @@ func TestHashPasswordRejectsBadParams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if h, err := HashPassword("correct horse battery staple", tt.params); err == nil {
+			if h, err := HashPassword(context.Background(), "correct horse battery staple", tt.params); err == nil {
 				t.Errorf("HashPassword(%+v) = %q, nil; want an error", tt.params, h)
 			}
 		})
@@ -188,7 +189,7 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 	for name, encoded := range malformedHashes(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ok, rehash, err := verifyPassword("correct horse battery staple", encoded)
+			ok, rehash, err := verifyPassword(context.Background(), "correct horse battery staple", encoded)
 			if !errors.Is(err, errMalformedHash) || ok || rehash {
 				t.Errorf("verifyPassword(%.80q) = %v, %v, %v; want false, false, %v", encoded, ok, rehash, err, errMalformedHash)
 			}
@@ -204,7 +205,7 @@ func TestVerifyPasswordHostileCostsAllocateLittle(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for range 10 {
 		for _, encoded := range hostile {
-			_, _, _ = verifyPassword("correct horse battery staple", encoded)
+			_, _, _ = verifyPassword(context.Background(), "correct horse battery staple", encoded)
 		}
 	}
 	runtime.ReadMemStats(&after)
@@ -223,8 +224,8 @@ func TestPasswordDummyVerify(t *testing.T) {
 	if err != nil || p != DefaultPasswordParams {
 		t.Fatalf("dummy hash has %+v, %v; want %+v", p, err, DefaultPasswordParams)
 	}
-	dummyVerify("correct horse battery staple")
-	dummyVerify("")
+	dummyVerify(context.Background(), "correct horse battery staple")
+	dummyVerify(context.Background(), "")
 }
 
 func TestCheckPassword(t *testing.T) {
@@ -310,7 +311,7 @@ func FuzzVerifyPassword(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, encoded string) {
-		ok, rehash, err := verifyPassword("correct horse battery staple", encoded)
+		ok, rehash, err := verifyPassword(context.Background(), "correct horse battery staple", encoded)
 		if err != nil && (ok || rehash) {
 			t.Errorf("verifyPassword(%q) = %v, %v, %v; want false, false with an error", encoded, ok, rehash, err)
 		}
@@ -337,7 +338,7 @@ func FuzzCheckPassword(f *testing.F) {
 // BenchmarkHashPassword measures the cost of one signup or password change.
 func BenchmarkHashPassword(b *testing.B) {
 	for b.Loop() {
-		if _, err := HashPassword("correct horse battery staple", DefaultPasswordParams); err != nil {
+		if _, err := HashPassword(context.Background(), "correct horse battery staple", DefaultPasswordParams); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -347,7 +348,7 @@ func BenchmarkHashPassword(b *testing.B) {
 func BenchmarkVerifyPassword(b *testing.B) {
 	h := mustHash(b, "correct horse battery staple", DefaultPasswordParams)
 	for b.Loop() {
-		if ok, _, err := verifyPassword("correct horse battery staple", h); !ok || err != nil {
+		if ok, _, err := verifyPassword(context.Background(), "correct horse battery staple", h); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}
@@ -359,7 +360,7 @@ func BenchmarkVerifyPasswordParallel(b *testing.B) {
 	h := mustHash(b, "correct horse battery staple", DefaultPasswordParams)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if ok, _, err := verifyPassword("correct horse battery staple", h); !ok || err != nil {
+			if ok, _, err := verifyPassword(context.Background(), "correct horse battery staple", h); !ok || err != nil {
 				b.Error(ok, err)
 				return
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -39,6 +38,32 @@ func (w *sendVerificationWorker) Work(ctx context.Context, job *river.Job[SendVe
 	u, err := userByID(ctx, w.db, job.Args.UserID)
 	if errors.Is(err, apperr.ErrNotFound) || (err == nil && u.EmailVerifiedAt != nil) {
 		return nil // deleted, or verified by a reset link meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	return w.send(ctx, u, purposeVerify, verifyTokenTTL, "/verify-email", verifyMessage)
+}
+
+// ResendVerificationArgs asks for a fresh verification link to be mailed to
+// Email, if it has an account that is not verified yet. Like
+// PasswordResetArgs, the request handler only queues it.
+type ResendVerificationArgs struct {
+	Email string `json:"email"`
+}
+
+// Kind identifies the job; it must never change.
+func (ResendVerificationArgs) Kind() string { return "auth.resend_verification" }
+
+type resendVerificationWorker struct {
+	river.WorkerDefaults[ResendVerificationArgs]
+	tokenMailer
+}
+
+func (w *resendVerificationWorker) Work(ctx context.Context, job *river.Job[ResendVerificationArgs]) error {
+	u, err := userByEmail(ctx, w.db, job.Args.Email)
+	if errors.Is(err, apperr.ErrNotFound) || (err == nil && u.EmailVerifiedAt != nil) {
+		return nil // nothing to send, and nothing to tell anyone
 	}
 	if err != nil {
 		return err
@@ -120,6 +145,7 @@ func (w *cleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) e
 func (s *Service) Workers(w *river.Workers) {
 	tm := tokenMailer{db: s.db, mailer: s.mailer, publicURL: s.publicURL}
 	river.AddWorker(w, &sendVerificationWorker{tokenMailer: tm})
+	river.AddWorker(w, &resendVerificationWorker{tokenMailer: tm})
 	river.AddWorker(w, &passwordResetWorker{tokenMailer: tm})
 	river.AddWorker(w, &cleanupWorker{db: s.db})
 }
@@ -127,39 +153,4 @@ func (s *Service) Workers(w *river.Workers) {
 // Periodic lists the auth service's periodic jobs.
 func (s *Service) Periodic() []*river.PeriodicJob {
 	return []*river.PeriodicJob{jobs.Every(time.Hour, CleanupArgs{})}
-}
-
-func link(publicURL, path, token string) string {
-	return publicURL + path + "?token=" + url.QueryEscape(token)
-}
-
-func verifyMessage(u User, link string) mail.Message {
-	return mail.Message{
-		To:      u.Email,
-		Subject: "Welcome! Please verify your email",
-		Text: "Hello " + u.Name + ",\n\nWelcome aboard. To verify your email address, open this link within 48 hours:\n\n" +
-			link + "\n\nIf you did not sign up, ignore this message.\n",
-	}
-}
-
-func resetMessage(u User, link string) mail.Message {
-	return mail.Message{
-		To:      u.Email,
-		Subject: "Reset your password",
-		Text: "Hello " + u.Name + ",\n\nTo choose a new password, open this link within an hour:\n\n" +
-			link + "\n\nIf you did not ask for this, ignore this message: your password is unchanged.\n",
-	}
-}
-
-// existingAccountMessage goes to the owner of an email when someone signs up
-// with it again: the signup answer cannot say "taken" without telling an
-// attacker which addresses have accounts.
-func existingAccountMessage(email, publicURL string) mail.Message {
-	return mail.Message{
-		To:      email,
-		Subject: "You already have an account",
-		Text: "Hello,\n\nSomeone, probably you, tried to sign up with this email address, which already has an account.\n" +
-			"To log in, go to " + publicURL + "/login. If you forgot your password, reset it there.\n\n" +
-			"If this was not you, ignore this message.\n",
-	}
 }

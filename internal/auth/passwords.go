@@ -10,10 +10,11 @@ import (
 )
 
 // ChangePassword sets a new password for a user who proves the current one,
-// and signs out every other login (keepSession stays). A wrong current
+// signs out every other login (keepSession, the caller's, stays) and mails
+// the owner. keepSession must be live, else, as for a user who no longer
+// exists, it is an apperr.ErrUnauthenticated error. A wrong current
 // password or an unacceptable new one is an *apperr.ValidationError on
-// "current_password" or "new_password"; an unknown user an
-// apperr.ErrNotFound error.
+// "current_password" or "new_password".
 func (s *Service) ChangePassword(ctx context.Context, userID, keepSession, current, next string) error {
 	var v apperr.Validation
 	v.Check(current != "", "current_password", "is required")
@@ -25,11 +26,11 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSession, curre
 	if err := s.acctLimit.Check("password:" + userID); err != nil {
 		return err
 	}
-	u, err := userByID(ctx, s.db, userID)
+	u, err := s.liveLogin(ctx, s.db, userID, keepSession)
 	if err != nil {
 		return err
 	}
-	ok, _, err := verifyPassword(current, u.PasswordHash)
+	ok, _, err := verifyPassword(ctx, current, u.PasswordHash)
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSession, curre
 	if err := v.Err(); err != nil {
 		return err
 	}
-	return s.setPassword(ctx, u.ID, next, keepSession, nil)
+	return s.setPassword(ctx, u.ID, next, keepSession, func(tx *database.Tx) error {
+		return s.mailTx(ctx, tx, passwordChangedMessage(u, s.publicURL))
+	})
 }
 
 // RequestPasswordReset queues a job that mails a reset link to email if it
@@ -63,7 +66,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) (strin
 }
 
 // ResetPassword sets a new password with the token of a reset link, marks
-// the email verified (the link proved it), and signs out every login. An
+// the email verified (the link proved it), signs out every login, revokes
+// the API keys made since the password was last set or by those logins
+// (someone else may hold the account), and mails the owner. An
 // unknown, used or expired token is an *apperr.ValidationError on "token";
 // an unacceptable password one on "new_password".
 func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
@@ -91,7 +96,16 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 		if _, err := useEmailToken(ctx, tx, hash, purposeReset, now()); err != nil {
 			return err
 		}
-		return markEmailVerified(ctx, tx, u.ID, now())
+		if err := markEmailVerified(ctx, tx, u.ID, now()); err != nil {
+			return err
+		}
+		// Before the new password and the revocations: it reads when the
+		// password was last set, and which logins are live.
+		revoked, err := revokeSuspectKeys(ctx, tx, u.ID, now())
+		if err != nil {
+			return err
+		}
+		return s.mailTx(ctx, tx, passwordResetMessage(u, revoked, s.publicURL))
 	})
 	if errors.Is(err, apperr.ErrNotFound) {
 		return invalidToken("token")
@@ -101,11 +115,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 
 // setPassword is the one place a password changes. It hashes pw (outside
 // any transaction: that takes tens of milliseconds), then in one
-// transaction runs also (if not nil), stores the hash, retires every
+// transaction runs also (if not nil), stores the hash (which starts the
+// count of failed logins over), retires every
 // outstanding reset link, so that one from an older mail cannot undo this
 // change, and revokes every login but keepSession (which may be "").
 func (s *Service) setPassword(ctx context.Context, userID, pw, keepSession string, also func(tx *database.Tx) error) error {
-	hash, err := HashPassword(pw, DefaultPasswordParams)
+	hash, err := HashPassword(ctx, pw, DefaultPasswordParams)
 	if err != nil {
 		return err
 	}
@@ -116,7 +131,7 @@ func (s *Service) setPassword(ctx context.Context, userID, pw, keepSession strin
 				return err
 			}
 		}
-		if err := updatePasswordHash(ctx, tx, userID, hash, t); err != nil {
+		if err := setPasswordHash(ctx, tx, userID, hash, t); err != nil {
 			return err
 		}
 		if err := useEmailTokensOf(ctx, tx, userID, purposeReset, t); err != nil {

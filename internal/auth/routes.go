@@ -11,6 +11,7 @@ func (s *Service) Public() []string {
 		"POST /v1/auth/login",
 		"POST /v1/auth/refresh",
 		"POST /v1/auth/verify-email",
+		"POST /v1/auth/verify-email/resend",
 		"POST /v1/auth/password-reset",
 		"POST /v1/auth/password-reset/confirm",
 	}
@@ -23,13 +24,17 @@ func (s *Service) Routes(mux httpx.Router) {
 	mux.Handle("POST /v1/auth/login", perIP(s.login()))
 	mux.Handle("POST /v1/auth/refresh", perIP(s.refresh()))
 	mux.Handle("POST /v1/auth/verify-email", perIP(s.verifyEmail()))
+	mux.Handle("POST /v1/auth/verify-email/resend", perIP(s.resendVerification()))
 	mux.Handle("POST /v1/auth/password-reset", perIP(s.requestPasswordReset()))
 	mux.Handle("POST /v1/auth/password-reset/confirm", perIP(s.confirmPasswordReset()))
 	mux.Handle("POST /v1/auth/logout", s.logout())
 
 	mux.Handle("GET /v1/me", s.me())
 	mux.Handle("PATCH /v1/me", s.updateMe())
+	mux.Handle("DELETE /v1/me", s.deleteMe())
 	mux.Handle("POST /v1/me/password", s.changePassword())
+	mux.Handle("GET /v1/me/sessions", s.listSessions())
+	mux.Handle("DELETE /v1/me/sessions/{id}", s.deleteSession())
 
 	mux.Handle("POST /v1/api-keys", s.createAPIKey())
 	mux.Handle("GET /v1/api-keys", s.listAPIKeys())

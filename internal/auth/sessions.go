@@ -11,6 +11,7 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/id"
+	"github.com/rightsize/rightsize/internal/platform/mail"
 )
 
 // Tokens are the credentials of a login: a short-lived access token, and
@@ -24,13 +25,43 @@ type Tokens struct {
 
 var errBadLogin = apperr.New(apperr.ErrUnauthenticated, "invalid email or password")
 
-// LogIn starts a session for the account with email and password. It
-// answers an unknown email and a wrong password with the same
-// apperr.ErrUnauthenticated error, after the same hashing work; an
-// unverified address is an apperr.ErrForbidden error; too many attempts on
-// one address an apperr.ErrRateLimited error; a malformed email or password
-// an *apperr.ValidationError.
-func (s *Service) LogIn(ctx context.Context, email, password string) (Tokens, error) {
+// The account-wide defences against guessing, which count consecutive
+// failures from every client. A client that has not been failing on an
+// account is never slowed by them: they cannot be used to lock its owner
+// out, bar the last resort at maxFailedLogins.
+const (
+	// delayAfterFailures consecutive failures start a delay, doubling with
+	// each further one up to maxLoginDelay, before a client that has been
+	// failing may try again.
+	delayAfterFailures = 5
+	maxLoginDelay      = 15 * time.Minute
+	// notifyAfterFailures consecutive failures mail the owner.
+	notifyAfterFailures = 10
+	// maxFailedLogins consecutive failures lock password logins until a
+	// reset: the most NIST SP 800-63B allows.
+	maxFailedLogins = 100
+)
+
+// loginDelay is how long after its latest failure an account with n
+// consecutive failures refuses clients that have been failing.
+func loginDelay(n int) time.Duration {
+	if n < delayAfterFailures {
+		return 0
+	}
+	return min(time.Second<<min(n-delayAfterFailures, 20), maxLoginDelay)
+}
+
+// LogIn starts a session for the account with email and password, asked
+// from clientIP. It answers an unknown email and a wrong password with the
+// same apperr.ErrUnauthenticated error, after the same hashing work. Only
+// failures are throttled: per account and client IP (RATE_LIMIT_ACCOUNT),
+// and, once an account has failed delayAfterFailures times in a row, with a
+// growing delay for clients that have been failing (apperr.ErrRateLimited
+// errors with RetryAfter). After maxFailedLogins failures password logins
+// are locked until a reset (apperr.ErrForbidden). An unverified address is
+// an apperr.ErrForbidden error; a malformed email or password an
+// *apperr.ValidationError; no free hashing slot an apperr.ErrUnavailable.
+func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (Tokens, error) {
 	var v apperr.Validation
 	email = normalizeEmail(&v, "email", email)
 	v.Check(password != "", "password", "is required")
@@ -38,26 +69,46 @@ func (s *Service) LogIn(ctx context.Context, email, password string) (Tokens, er
 	if err := v.Err(); err != nil {
 		return Tokens{}, err
 	}
-	if err := s.acctLimit.Check("login:" + email); err != nil {
+	client := "login:" + email + "|" + clientIP
+	if err := s.acctLimit.Peek(client); err != nil {
 		return Tokens{}, err
 	}
 	u, err := userByEmail(ctx, s.db, email)
 	if errors.Is(err, apperr.ErrNotFound) {
-		dummyVerify(password)
+		if err := dummyVerify(ctx, password); err != nil {
+			return Tokens{}, err
+		}
+		s.acctLimit.Check(client) // a failure: spent, whatever is left
 		return Tokens{}, errBadLogin
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
-	ok, rehash, err := verifyPassword(password, u.PasswordHash)
+	if u.FailedLogins >= maxFailedLogins {
+		return Tokens{}, apperr.New(apperr.ErrForbidden, "password logins to this account are locked after too many failures: reset the password to unlock them")
+	}
+	if wait := s.loginWait(u, client); wait > 0 {
+		return Tokens{}, &apperr.Error{Kind: apperr.ErrRateLimited, RetryAfter: wait,
+			Message: fmt.Sprintf("too many failed logins: try again in %d s", int(wait.Seconds()+0.999))}
+	}
+	ok, rehash, err := verifyPassword(ctx, password, u.PasswordHash)
 	if err != nil {
 		return Tokens{}, err
 	}
 	if !ok {
+		s.acctLimit.Check(client)
+		if err := s.loginFailed(ctx, u, clientIP); err != nil {
+			return Tokens{}, err
+		}
 		return Tokens{}, errBadLogin
 	}
 	if u.EmailVerifiedAt == nil {
 		return Tokens{}, apperr.New(apperr.ErrForbidden, "verify your email address before logging in")
+	}
+	if u.FailedLogins > 0 {
+		if err := clearFailedLogins(ctx, s.db, u.ID); err != nil {
+			return Tokens{}, err
+		}
 	}
 	if rehash {
 		// Parameters were raised since this hash was made: upgrade it now,
@@ -70,8 +121,37 @@ func (s *Service) LogIn(ctx context.Context, email, password string) (Tokens, er
 	return s.startSession(ctx, u.ID)
 }
 
+// loginWait is how long client, which has been failing on u's account,
+// must still wait; 0 for a client that has not been failing.
+func (s *Service) loginWait(u User, client string) time.Duration {
+	if u.LastFailedLoginAt == nil || !s.acctLimit.Spent(client) {
+		return 0
+	}
+	return time.Until(u.LastFailedLoginAt.Add(loginDelay(u.FailedLogins)))
+}
+
+// loginFailed counts a failed login on u's account and, when the count
+// crosses notifyAfterFailures or maxFailedLogins, mails the owner, in the
+// same transaction.
+func (s *Service) loginFailed(ctx context.Context, u User, clientIP string) error {
+	return s.db.Transact(ctx, func(tx *database.Tx) error {
+		n, err := recordFailedLogin(ctx, tx, u.ID, now())
+		if err != nil {
+			return err
+		}
+		if n == notifyAfterFailures || n == maxFailedLogins {
+			s.logger.WarnContext(ctx, "failed logins on an account", slog.String("user_id", u.ID),
+				slog.Int("failed_logins", n), slog.String("client_ip", clientIP))
+			if u.EmailVerifiedAt != nil {
+				return s.mailTx(ctx, tx, failedLoginsMessage(u, n, s.publicURL))
+			}
+		}
+		return nil
+	})
+}
+
 func (s *Service) rehash(ctx context.Context, userID, password string) error {
-	h, err := HashPassword(password, DefaultPasswordParams)
+	h, err := HashPassword(ctx, password, DefaultPasswordParams)
 	if err != nil {
 		return err
 	}
@@ -148,4 +228,57 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 // tokens already issued stay valid until they expire (minutes).
 func (s *Service) LogOut(ctx context.Context, sessionID string) error {
 	return revokeSession(ctx, s.db, sessionID, now())
+}
+
+var errLoginEnded = apperr.New(apperr.ErrUnauthenticated, "this login has ended: log in again")
+
+// liveLogin returns the user of the login sessionID if that login is live.
+// Every sensitive operation checks it, since an access token outlives its
+// login's revocation by minutes. A revoked or expired login, or a user who
+// no longer exists, is an apperr.ErrUnauthenticated error.
+func (s *Service) liveLogin(ctx context.Context, q database.Querier, userID, sessionID string) (User, error) {
+	live, err := sessionLive(ctx, q, sessionID, now())
+	if err != nil {
+		return User{}, err
+	}
+	if !live {
+		return User{}, errLoginEnded
+	}
+	u, err := userByID(ctx, q, userID)
+	if errors.Is(err, apperr.ErrNotFound) {
+		return User{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "this account no longer exists")
+	}
+	return u, err
+}
+
+// Sessions returns up to limit live logins of the user, newest first, with
+// IDs below before ("" for the first page). sessionID, the caller's login,
+// must be live.
+func (s *Service) Sessions(ctx context.Context, userID, sessionID, before string, limit int) ([]Session, error) {
+	if _, err := s.liveLogin(ctx, s.db, userID, sessionID); err != nil {
+		return nil, err
+	}
+	return listSessions(ctx, s.db, userID, before, limit, now())
+}
+
+// RevokeSession ends one of the user's logins (the caller's own included).
+// sessionID, the caller's login, must be live; another user's login, or one
+// already ended, is an apperr.ErrNotFound error.
+func (s *Service) RevokeSession(ctx context.Context, userID, sessionID, target string) error {
+	if _, err := s.liveLogin(ctx, s.db, userID, sessionID); err != nil {
+		return err
+	}
+	if !id.Valid("ses", target) {
+		return apperr.New(apperr.ErrNotFound, "no such login")
+	}
+	err := revokeSessionOf(ctx, s.db, userID, target, now())
+	if errors.Is(err, apperr.ErrNotFound) {
+		return apperr.Wrap(err, apperr.ErrNotFound, "no such login")
+	}
+	return err
+}
+
+// mailTx queues m in tx: it is sent if, and only if, tx commits.
+func (s *Service) mailTx(ctx context.Context, tx *database.Tx, m mail.Message) error {
+	return s.jobs.InsertTx(ctx, tx, mail.SendArgs{Message: m}, nil)
 }

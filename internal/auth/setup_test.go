@@ -64,7 +64,7 @@ func passwordHash(tb testing.TB, pw string) string {
 	if h, ok := hashes.Load(pw); ok {
 		return h.(string)
 	}
-	h, err := auth.HashPassword(pw, auth.DefaultPasswordParams)
+	h, err := auth.HashPassword(context.Background(), pw, auth.DefaultPasswordParams)
 	if err != nil {
 		tb.Fatalf("HashPassword: %v", err)
 	}

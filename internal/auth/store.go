@@ -20,18 +20,25 @@ type User struct {
 	EmailVerifiedAt *time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// FailedLogins counts consecutive failed logins, LastFailedLoginAt the
+	// newest; a successful login or a reset clears them.
+	FailedLogins      int
+	LastFailedLoginAt *time.Time
 }
 
-const userColumns = `id, email, name, password_hash, email_verified_at, created_at, updated_at`
+const userColumns = `id, email, name, password_hash, email_verified_at, created_at, updated_at, failed_logins, last_failed_login_at`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
-	var verified sql.NullTime
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &verified, &u.CreatedAt, &u.UpdatedAt); err != nil {
+	var verified, failed sql.NullTime
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &verified, &u.CreatedAt, &u.UpdatedAt, &u.FailedLogins, &failed); err != nil {
 		return User{}, err
 	}
 	if verified.Valid {
 		u.EmailVerifiedAt = &verified.Time
+	}
+	if failed.Valid {
+		u.LastFailedLoginAt = &failed.Time
 	}
 	return u, nil
 }
@@ -57,8 +64,43 @@ func userByID(ctx context.Context, q database.Querier, id string) (User, error) 
 // insertUser returns an error for which database.IsUniqueViolation is true if
 // the email is taken.
 func insertUser(ctx context.Context, q database.Querier, u User) error {
-	_, err := q.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $5)`, u.ID, u.Email, u.Name, u.PasswordHash, u.CreatedAt)
+	_, err := q.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at, password_changed_at)
+		VALUES ($1, $2, $3, $4, $5, $5, $5)`, u.ID, u.Email, u.Name, u.PasswordHash, u.CreatedAt)
+	return err
+}
+
+// replacePending replaces the password and name of an account whose email
+// is not verified yet, and returns its ID, or apperr.ErrNotFound if the
+// address has no such account (none, or a verified one).
+func replacePending(ctx context.Context, q database.Querier, email, name, hash string, now time.Time) (string, error) {
+	var id string
+	err := q.QueryRow(ctx, `UPDATE users SET name = $2, password_hash = $3, updated_at = $4, password_changed_at = $4
+		WHERE email = $1 AND email_verified_at IS NULL RETURNING id`, email, name, hash, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("pending account %s: %w", email, apperr.ErrNotFound)
+	}
+	return id, err
+}
+
+// recordFailedLogin counts one more consecutive failure and returns the
+// count.
+func recordFailedLogin(ctx context.Context, q database.Querier, id string, now time.Time) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `UPDATE users SET failed_logins = failed_logins + 1, last_failed_login_at = $2
+		WHERE id = $1 RETURNING failed_logins`, id, now).Scan(&n)
+	return n, err
+}
+
+// clearFailedLogins starts the count of consecutive failures over.
+func clearFailedLogins(ctx context.Context, q database.Querier, id string) error {
+	_, err := q.Exec(ctx, `UPDATE users SET failed_logins = 0, last_failed_login_at = NULL WHERE id = $1 AND failed_logins > 0`, id)
+	return err
+}
+
+// deleteUser deletes an account and, by cascade, its sessions, tokens and
+// keys.
+func deleteUser(ctx context.Context, q database.Querier, id string) error {
+	_, err := q.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 	return err
 }
 
@@ -67,8 +109,17 @@ func updateName(ctx context.Context, q database.Querier, id, name string, now ti
 	return err
 }
 
+// updatePasswordHash stores a new hash of the same password (a rehash).
 func updatePasswordHash(ctx context.Context, q database.Querier, id, hash string, now time.Time) error {
 	_, err := q.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, id, hash, now)
+	return err
+}
+
+// setPasswordHash stores the hash of a new password, and starts the count of
+// failed logins over.
+func setPasswordHash(ctx context.Context, q database.Querier, id, hash string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3, password_changed_at = $3,
+		failed_logins = 0, last_failed_login_at = NULL WHERE id = $1`, id, hash, now)
 	return err
 }
 
@@ -94,7 +145,8 @@ func insertEmailToken(ctx context.Context, q database.Querier, hash, purpose, us
 // emailTokenUser returns the user a live (unused, unexpired) token of purpose
 // belongs to, without using it up, or apperr.ErrNotFound.
 func emailTokenUser(ctx context.Context, q database.Querier, hash, purpose string, now time.Time) (User, error) {
-	u, err := scanUser(q.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.email_verified_at, u.created_at, u.updated_at
+	u, err := scanUser(q.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.email_verified_at, u.created_at, u.updated_at,
+		u.failed_logins, u.last_failed_login_at
 		FROM email_tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3`, hash, purpose, now))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -188,6 +240,69 @@ func rotateRefreshToken(ctx context.Context, tx *database.Tx, hash string, nextE
 	return sessionID, userID, nil
 }
 
+// Session is one login.
+type Session struct {
+	ID        string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// sessionLive reports whether a login is neither revoked nor expired.
+func sessionLive(ctx context.Context, q database.Querier, id string, now time.Time) (bool, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2`, id, now).Scan(&n)
+	return n == 1, err
+}
+
+// listSessions returns up to limit live logins of a user, newest first,
+// with IDs below before ("" for the first page).
+func listSessions(ctx context.Context, q database.Querier, userID, before string, limit int, now time.Time) ([]Session, error) {
+	rows, err := q.Query(ctx, `SELECT id, created_at, expires_at FROM sessions
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND ($3 = '' OR id < $3)
+		ORDER BY id DESC LIMIT $4`, userID, now, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var s Session
+		if err := rows.Scan(&s.ID, &s.CreatedAt, &s.ExpiresAt); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// revokeSessionOf ends a live login of userID, or returns apperr.ErrNotFound.
+func revokeSessionOf(ctx context.Context, q database.Querier, userID, id string, now time.Time) error {
+	res, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, id, userID, now)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("session %s: %w", id, apperr.ErrNotFound)
+	}
+	return nil
+}
+
+// revokeSuspectKeys revokes, for a password reset, the live keys of a user
+// made since the password was last set, or by a login still live: what
+// someone holding the account could have made.
+func revokeSuspectKeys(ctx context.Context, q database.Querier, userID string, now time.Time) (int64, error) {
+	res, err := q.Exec(ctx, `UPDATE api_keys SET revoked_at = $2
+		WHERE user_id = $1 AND revoked_at IS NULL AND (
+			created_at >= COALESCE((SELECT password_changed_at FROM users WHERE id = $1), created_at)
+			OR session_id IN (SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL))`, userID, now)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // revokeSession ends one login: none of its refresh tokens works again.
 func revokeSession(ctx context.Context, q database.Querier, id string, now time.Time) error {
 	_, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now)
@@ -203,24 +318,48 @@ func revokeOtherSessions(ctx context.Context, q database.Querier, userID, keep s
 
 // APIKey is a machine credential. Its secret is never stored.
 type APIKey struct {
-	ID         string
-	UserID     string
-	Name       string
-	Prefix     string
+	ID     string
+	UserID string
+	Name   string
+	Prefix string
+	// Scope is authn.ScopeRead or authn.ScopeFull.
+	Scope      string
 	LastUsedAt *time.Time
 	CreatedAt  time.Time
 }
 
-func insertAPIKey(ctx context.Context, q database.Querier, k APIKey, secretHash string) error {
-	_, err := q.Exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, k.ID, k.UserID, k.Name, k.Prefix, secretHash, k.CreatedAt)
+const apiKeyColumns = `id, user_id, name, prefix, scope, last_used_at, created_at`
+
+func scanAPIKey(row interface{ Scan(...any) error }) (APIKey, error) {
+	var k APIKey
+	var lastUsed sql.NullTime
+	if err := row.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.Scope, &lastUsed, &k.CreatedAt); err != nil {
+		return APIKey{}, err
+	}
+	if lastUsed.Valid {
+		k.LastUsedAt = &lastUsed.Time
+	}
+	return k, nil
+}
+
+// insertAPIKey stores a key made by the login sessionID.
+func insertAPIKey(ctx context.Context, q database.Querier, k APIKey, secretHash, sessionID string) error {
+	_, err := q.Exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, scope, secret_hash, session_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, k.ID, k.UserID, k.Name, k.Prefix, k.Scope, secretHash, sessionID, k.CreatedAt)
 	return err
+}
+
+// countAPIKeys counts a user's live keys.
+func countAPIKeys(ctx context.Context, q database.Querier, userID string) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL`, userID).Scan(&n)
+	return n, err
 }
 
 // listAPIKeys returns up to limit live keys of a user, newest first, with IDs
 // below before ("" for the first page).
 func listAPIKeys(ctx context.Context, q database.Querier, userID, before string, limit int) ([]APIKey, error) {
-	rows, err := q.Query(ctx, `SELECT id, user_id, name, prefix, last_used_at, created_at FROM api_keys
+	rows, err := q.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE user_id = $1 AND revoked_at IS NULL AND ($2 = '' OR id < $2)
 		ORDER BY id DESC LIMIT $3`, userID, before, limit)
 	if err != nil {
@@ -229,13 +368,9 @@ func listAPIKeys(ctx context.Context, q database.Querier, userID, before string,
 	defer rows.Close()
 	var keys []APIKey
 	for rows.Next() {
-		var k APIKey
-		var lastUsed sql.NullTime
-		if err := rows.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &lastUsed, &k.CreatedAt); err != nil {
+		k, err := scanAPIKey(rows)
+		if err != nil {
 			return nil, err
-		}
-		if lastUsed.Valid {
-			k.LastUsedAt = &lastUsed.Time
 		}
 		keys = append(keys, k)
 	}
@@ -274,6 +409,10 @@ func deleteExpired(ctx context.Context, db *database.DB, now time.Time, batch in
 		// only until it expires, and none lives longer than 48 hours.
 		{`DELETE FROM email_tokens WHERE token_hash IN (
 			SELECT token_hash FROM email_tokens WHERE expires_at < $1 OR used_at < $3 LIMIT $2)`, []any{now, batch, now.Add(-24 * time.Hour)}},
+		// An account nobody verified before its newest link expired: a
+		// squatter's, or a typo's. The address is free again.
+		{`DELETE FROM users WHERE id IN (
+			SELECT id FROM users WHERE email_verified_at IS NULL AND updated_at < $1 LIMIT $2)`, []any{now.Add(-verifyTokenTTL), batch}},
 	} {
 		for {
 			res, err := db.Exec(ctx, d.stmt, d.args...)
@@ -296,16 +435,10 @@ func deleteExpired(ctx context.Context, db *database.DB, now time.Time, batch in
 // apiKeyBySecretHash returns the live key with that secret hash, or
 // apperr.ErrNotFound.
 func apiKeyBySecretHash(ctx context.Context, q database.Querier, hash string) (APIKey, error) {
-	var k APIKey
-	var lastUsed sql.NullTime
-	err := q.QueryRow(ctx, `SELECT id, user_id, name, prefix, last_used_at, created_at FROM api_keys
-		WHERE secret_hash = $1 AND revoked_at IS NULL`, hash).
-		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &lastUsed, &k.CreatedAt)
+	k, err := scanAPIKey(q.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE secret_hash = $1 AND revoked_at IS NULL`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIKey{}, fmt.Errorf("api key: %w", apperr.ErrNotFound)
-	}
-	if lastUsed.Valid {
-		k.LastUsedAt = &lastUsed.Time
 	}
 	return k, err
 }

@@ -31,6 +31,29 @@ type Principal struct {
 	// APIKeyID is the API key the request authenticated with; empty when
 	// authenticated by access token.
 	APIKeyID string
+	// Scope is what an API key may do: ScopeRead or ScopeFull. Empty (a
+	// login's access token) means ScopeFull.
+	Scope string
+}
+
+// The scopes of a credential.
+const (
+	// ScopeRead allows only the safe methods: GET, HEAD and OPTIONS.
+	ScopeRead = "read"
+	// ScopeFull allows everything the user may do, bar what needs a login.
+	ScopeFull = "full"
+)
+
+// Allows reports whether p's scope allows a request with method.
+func (p Principal) Allows(method string) bool {
+	if p.Scope != ScopeRead {
+		return true
+	}
+	switch method {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
 }
 
 type principalKey struct{}

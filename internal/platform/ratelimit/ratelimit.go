@@ -168,6 +168,11 @@ func New(rate Rate, maxKeys int) *Limiter {
 //
 // now is a parameter so that tests control time; callers pass time.Now().
 func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	return l.allow(key, now, true)
+}
+
+// allow is Allow, using the event up only if spend.
+func (l *Limiter) allow(key string, now time.Time, spend bool) (ok bool, retryAfter time.Duration) {
 	if len(key) > maxKeyLen {
 		// Keys may come from client input (an email in a login body); hashing
 		// long ones keeps the memory bound independent of what clients send.
@@ -186,7 +191,9 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	if wait := tat - l.burst - t; wait > 0 {
 		return false, wait
 	}
-	b.tat = tat
+	if spend {
+		b.tat = tat
+	}
 	return true, 0
 }
 
@@ -197,7 +204,33 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 // "too many requests: try again in N s", so that httpx.Error answers it with
 // 429, that message and a Retry-After header of N.
 func (l *Limiter) Check(key string) error {
-	if ok, wait := l.Allow(key, time.Now()); !ok {
+	return l.check(key, true)
+}
+
+// Peek is Check without using the event up: for limits that count only
+// some outcomes (failed logins), checked before the work and spent after it
+// with Check when the outcome counts.
+func (l *Limiter) Peek(key string) error {
+	return l.check(key, false)
+}
+
+// Spent reports whether key has used any event that has not yet been given
+// back: whether, at the current rate, it has been active lately. A login
+// that has not been failing is told from one that has this way.
+func (l *Limiter) Spent(key string) bool {
+	if len(key) > maxKeyLen {
+		sum := sha256.Sum256([]byte(key))
+		key = string(sum[:])
+	}
+	t := l.offset(time.Now())
+	s := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.get(key, t).tat > t
+}
+
+func (l *Limiter) check(key string, spend bool) error {
+	if ok, wait := l.allow(key, time.Now(), spend); !ok {
 		// Whole seconds rounded up, as in the Retry-After header httpx.Error
 		// sets, so the body and the header agree.
 		secs := max(1, (wait+time.Second-1)/time.Second)
