@@ -137,6 +137,26 @@ func (s *Server) Call(tb testing.TB, method, path, bearer string, body any) Resp
 // Do is Call returning its error instead of failing the test: for
 // goroutines a test starts, since t.Fatal must run on the test's own.
 func (s *Server) Do(method, path, bearer string, body any) (Response, error) {
+	h := http.Header{}
+	if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
+	}
+	return s.DoHeader(method, path, h, body)
+}
+
+// CallHeader is Call with request headers of the test's choosing
+// (Authorization, X-Forwarded-For, Origin, ...).
+func (s *Server) CallHeader(tb testing.TB, method, path string, header http.Header, body any) Response {
+	tb.Helper()
+	r, err := s.DoHeader(method, path, header, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// DoHeader is CallHeader returning its error instead of failing the test.
+func (s *Server) DoHeader(method, path string, header http.Header, body any) (Response, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, ok := body.(string)
@@ -156,8 +176,8 @@ func (s *Server) Do(method, path, bearer string, body any) (Response, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	res, err := s.client.Do(req)
 	if err != nil {
