@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -83,5 +84,38 @@ func TestCleanupJob(t *testing.T) {
 	}
 	if n := b.Count(t, `SELECT COUNT(*) FROM users`); n != 1 {
 		t.Errorf("users after cleanup: got %d, want 1", n)
+	}
+}
+
+// An account nobody verified within its link's 48 hours is purged, which
+// frees the address; a newer pending one and verified ones stay.
+func TestCleanupPurgesUnverifiedAccounts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.addUser(t, "verified@example.com", oldPassword, true)
+	stale := b.addUser(t, "stale@example.com", oldPassword, false)
+	fresh := b.addUser(t, "fresh@example.com", oldPassword, false)
+	for id, ago := range map[string]time.Duration{stale: 49 * time.Hour, fresh: time.Hour} {
+		if _, err := b.DB.Exec(ctx, `UPDATE users SET created_at = $2, updated_at = $2 WHERE id = $1`, id, time.Now().UTC().Add(-ago)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := b.DB.Transact(ctx, func(tx *database.Tx) error {
+		return b.Jobs.InsertTx(ctx, tx, auth.CleanupArgs{}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WaitJobs(t, auth.CleanupArgs{}.Kind(), 2) // the one run at start, and this one
+	for email, kept := range map[string]bool{"verified@example.com": true, "stale@example.com": false, "fresh@example.com": true} {
+		if got := b.Count(t, `SELECT COUNT(*) FROM users WHERE email = $1`, email) == 1; got != kept {
+			t.Errorf("%s: kept %v, want %v", email, got, kept)
+		}
+	}
+	// The address is free: a new signup makes a new account.
+	b.Want(t, http.StatusAccepted, "POST", "/v1/auth/signup", "", map[string]string{"email": "stale@example.com", "password": oldPassword, "name": "New"})
+	if n := b.Count(t, `SELECT COUNT(*) FROM users WHERE email = 'stale@example.com' AND id <> $1`, stale); n != 1 {
+		t.Errorf("a signup for the purged address: got %d new accounts, want 1", n)
 	}
 }
