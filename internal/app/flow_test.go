@@ -129,6 +129,8 @@ func TestEveryNonPublicRouteRequiresCredentials(t *testing.T) {
 	wantPublic := map[string][]string{"auth": {
 		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/verify-email", "POST /v1/auth/verify-email/resend",
 		"POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm",
+		// The pages the mailed links open, in development only.
+		"GET /login", "GET /reset-password", "GET /verify-email",
 	}}
 	for name, want := range wantPublic {
 		if got := public[name]; !slices.Equal(got, want) {

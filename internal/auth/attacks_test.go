@@ -339,3 +339,22 @@ func TestSessions(t *testing.T) {
 		t.Errorf("sessions after ending one: got %d, want 1", n)
 	}
 }
+
+// In development the links in mail open pages served by rightsize itself,
+// locked down by their own CSP: one inline script, by hash, calling the API.
+func TestDevelopmentPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, path := range []string{"/verify-email?token=abc", "/reset-password?token=abc", "/login"} {
+		res, err := http.Get(b.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		csp := res.Header.Get("Content-Security-Policy")
+		if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(csp, "script-src 'sha256-") || strings.Contains(csp, "unsafe-inline'; connect-src *") {
+			t.Errorf("GET %s: got %d %q, CSP %q; want 200 HTML with a script hash", path, res.StatusCode, res.Header.Get("Content-Type"), csp)
+		}
+	}
+}

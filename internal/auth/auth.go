@@ -65,9 +65,11 @@ type Service struct {
 	// ipLimit limits the credential endpoints per client IP; acctLimit per
 	// email address or account, so that one address cannot be attacked or
 	// mail-bombed from many IPs.
-	ipLimit      *ratelimit.Limiter
-	acctLimit    *ratelimit.Limiter
-	proxies      int
+	ipLimit   *ratelimit.Limiter
+	acctLimit *ratelimit.Limiter
+	proxies   int
+	// devPages serves the pages the mailed links open (development only).
+	devPages     bool
 	keyPager     *httpx.Pager
 	sessionPager *httpx.Pager
 }
@@ -98,6 +100,7 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 		proxies:      d.Config.TrustedProxyCount,
 		keyPager:     httpx.NewPager(d.Config.CursorSecret, "api-keys"),
 		sessionPager: httpx.NewPager(d.Config.CursorSecret, "sessions"),
+		devPages:     !d.Config.Production(),
 	}, nil
 }
 

@@ -1,12 +1,21 @@
 package auth
 
-import "github.com/rightsize/rightsize/internal/platform/httpx"
+import (
+	"maps"
+	"slices"
+
+	"github.com/rightsize/rightsize/internal/platform/httpx"
+)
 
 // Public lists the routes that exist to obtain credentials, and so cannot
 // require them. Every other route of the service requires an access token
 // or an API key.
 func (s *Service) Public() []string {
-	return []string{
+	var pages []string
+	if s.devPages {
+		pages = slices.Sorted(maps.Keys(devPages))
+	}
+	return append(pages,
 		"POST /v1/auth/signup",
 		"POST /v1/auth/login",
 		"POST /v1/auth/refresh",
@@ -14,7 +23,7 @@ func (s *Service) Public() []string {
 		"POST /v1/auth/verify-email/resend",
 		"POST /v1/auth/password-reset",
 		"POST /v1/auth/password-reset/confirm",
-	}
+	)
 }
 
 // Routes registers the auth service's whole API on mux.
@@ -39,4 +48,10 @@ func (s *Service) Routes(mux httpx.Router) {
 	mux.Handle("POST /v1/api-keys", s.createAPIKey())
 	mux.Handle("GET /v1/api-keys", s.listAPIKeys())
 	mux.Handle("DELETE /v1/api-keys/{id}", s.deleteAPIKey())
+
+	if s.devPages {
+		for _, pattern := range slices.Sorted(maps.Keys(devPages)) {
+			mux.Handle(pattern, s.servePage(devPages[pattern]))
+		}
+	}
 }
