@@ -93,7 +93,12 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 		return nil, err
 	}
 	breakers := resilience.NewMetrics(a.registry)
-	mailer, err := mail.New(p.SMTPURL, p.MailFrom, resilience.Settings{Timeout: p.OutboundTimeout}, a.logger, breakers)
+	var mailOpts []mail.SMTPOption
+	if p.Production() {
+		// The messages carry sign-in links: never in clear across a network.
+		mailOpts = append(mailOpts, mail.RequireTLS())
+	}
+	mailer, err := mail.New(p.SMTPURL, p.MailFrom, resilience.Settings{Timeout: p.OutboundTimeout}, a.logger, breakers, mailOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
@@ -182,11 +187,18 @@ func (a *App) mounted() (names []string, svcs []service.Service) {
 }
 
 func newLogger(cfg config.Config, stdout io.Writer) *slog.Logger {
+	// Every line logged with a request's context names the request and the
+	// client it came from, so a security warning deep in a service says who.
 	return telemetry.NewLogger(stdout, cfg.LogLevel, textLogs(cfg, stdout), func(ctx context.Context) []slog.Attr {
-		if id := httpx.RequestIDFrom(ctx); id != "" {
-			return []slog.Attr{slog.String("request_id", id)}
+		info := httpx.InfoFrom(ctx)
+		var attrs []slog.Attr
+		if info.RequestID != "" {
+			attrs = append(attrs, slog.String("request_id", info.RequestID))
 		}
-		return nil
+		if info.ClientIP.IsValid() {
+			attrs = append(attrs, slog.String("client_ip", info.ClientIP.String()))
+		}
+		return attrs
 	})
 }
 

@@ -65,6 +65,7 @@ func (a *App) newHandler() http.Handler {
 	mw := []httpx.Middleware{
 		httpx.SecurityHeaders(),
 		httpx.RequestID(),
+		ratelimit.ResolveClientIP(a.proxies()),
 		httpx.LimitBody(p.MaxBodyBytes),
 		countQueries,
 		httpx.AccessLog(a.logger, queryAttrs),
@@ -73,12 +74,29 @@ func (a *App) newHandler() http.Handler {
 	if p.Production() {
 		mw = append(mw, httpx.RequireHTTPS())
 	}
-	mw = append(mw, httpx.Recover(a.logger), httpx.Timeout(p.RequestTimeout))
+	// CORS answers preflights before the router, where a route's guard
+	// would refuse them for want of the credentials browsers never send
+	// with one.
+	mw = append(mw, httpx.CORS(p.CORSAllowedOrigins), httpx.Recover(a.logger), httpx.Timeout(p.RequestTimeout))
 	return httpx.Chain(httpx.Routes(mux), mw...)
 }
 
-// authenticated is what every non-public route runs behind: the credential
-// check, then the per-principal rate limit.
+// proxies are the proxies whose X-Forwarded-For is believed.
+func (a *App) proxies() ratelimit.Proxies {
+	return ratelimit.Proxies{Count: a.cfg.platform.TrustedProxyCount, CIDRs: a.cfg.platform.TrustedProxyCIDRs}
+}
+
+// authenticated is what every non-public route runs behind: the per-IP limit
+// on rejected credentials, the credential check, then the per-principal rate
+// limit.
+//
+// The per-IP limit is checked before the credential is, so that a client
+// that keeps presenting bad tokens or keys stops costing a signature check
+// or a database lookup each; only a rejected credential (a 401 before any
+// principal was established) counts against it, so a client whose
+// credentials work is never limited by it. Requests without an
+// Authorization header cost nothing to refuse and are neither checked nor
+// counted.
 func (a *App) authenticated() httpx.Middleware {
 	limit := ratelimit.New(a.cfg.own.RateLimitAPI, ratelimit.MaxKeys).Middleware(func(r *http.Request) (string, bool) {
 		p, ok := authn.PrincipalFrom(r.Context())
@@ -88,7 +106,27 @@ func (a *App) authenticated() httpx.Middleware {
 		return "user:" + p.UserID, ok
 	})
 	require := authn.Require(a.authenticator)
-	return func(h http.Handler) http.Handler { return require(limit(scoped(h))) }
+	rejected := ratelimit.New(a.cfg.own.RateLimitBadCredentials, ratelimit.MaxKeys)
+	byIP := ratelimit.ByIP(a.cfg.platform.TrustedProxyCount)
+	return func(h http.Handler) http.Handler {
+		next := require(limit(scoped(h)))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ip, ok := byIP(r)
+			if !ok || len(r.Header.Values("Authorization")) == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if err := rejected.Blocked(ip); err != nil {
+				httpx.Error(w, r, err)
+				return
+			}
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			if sw.status == http.StatusUnauthorized && httpx.InfoFrom(r.Context()).UserID == "" {
+				rejected.Allow(ip, time.Now())
+			}
+		})
+	}
 }
 
 // scoped refuses a request its credential's scope does not allow: a
@@ -102,6 +140,22 @@ func scoped(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// statusWriter records the status a handler answers with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func health() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -70,7 +70,7 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 		return Tokens{}, err
 	}
 	client := "login:" + email + "|" + clientIP
-	if err := s.acctLimit.Peek(client); err != nil {
+	if err := s.acctLimit.Blocked(client); err != nil {
 		return Tokens{}, err
 	}
 	u, err := userByEmail(ctx, s.db, email)

@@ -72,18 +72,19 @@ func Start(tb testing.TB, env map[string]string) *Server {
 		tb.Fatal(err)
 	}
 	vars := map[string]string{
-		"DATABASE_URL":       DatabaseURL(tb),
-		"DATA_DIR":           tb.TempDir(),
-		"SMTP_URL":           smtp.URL(),
-		"MAIL_FROM":          "Rightsize <noreply@rightsize.test>",
-		"PUBLIC_URL":         "http://app.test",
-		"AUTH_SIGNING_KEY":   seed,
-		"LOG_FORMAT":         "json",
-		"LOG_LEVEL":          "debug",
-		"RATE_LIMIT_AUTH":    "100000/min",
-		"RATE_LIMIT_ACCOUNT": "100000/min",
-		"RATE_LIMIT_API":     "100000/min",
-		"WORKER_CONCURRENCY": "4",
+		"DATABASE_URL":               DatabaseURL(tb),
+		"DATA_DIR":                   tb.TempDir(),
+		"SMTP_URL":                   smtp.URL(),
+		"MAIL_FROM":                  "Rightsize <noreply@rightsize.test>",
+		"PUBLIC_URL":                 "http://app.test",
+		"AUTH_SIGNING_KEY":           seed,
+		"LOG_FORMAT":                 "json",
+		"LOG_LEVEL":                  "debug",
+		"RATE_LIMIT_AUTH":            "100000/min",
+		"RATE_LIMIT_ACCOUNT":         "100000/min",
+		"RATE_LIMIT_API":             "100000/min",
+		"RATE_LIMIT_BAD_CREDENTIALS": "100000/min",
+		"WORKER_CONCURRENCY":         "4",
 	}
 	for k, v := range env {
 		vars[k] = v

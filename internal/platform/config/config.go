@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -126,8 +127,16 @@ type Config struct {
 	// PublicURL is PUBLIC_URL, an absolute http or https URL without a
 	// trailing "/", query, fragment or user, so links are PublicURL + "/path".
 	// Always https in production.
-	PublicURL         string
-	TrustedProxyCount int // TRUSTED_PROXY_COUNT, for ratelimit.ClientIP
+	PublicURL string
+	// CORSAllowedOrigins is CORS_ALLOWED_ORIGINS: distinct origins, each as a
+	// browser writes it in the Origin header (lowercase, no default port),
+	// never "*"; nil allows none.
+	CORSAllowedOrigins []string
+	TrustedProxyCount  int // TRUSTED_PROXY_COUNT, for ratelimit.ClientIP
+	// TrustedProxyCIDRs is TRUSTED_PROXY_CIDRS, masked prefixes of plain
+	// (not IPv4-mapped) addresses; nil trusts the header from any peer when
+	// TrustedProxyCount is set, as ratelimit.ClientIP explains.
+	TrustedProxyCIDRs []netip.Prefix
 
 	// TLSCertFile and TLSKeyFile are both set (serve HTTPS) or both empty.
 	// Load does not open them.
@@ -201,7 +210,8 @@ func (v Var) invalid(value, want string) *VarError {
 // mistakes.
 //
 // With ENV=production, CURSOR_SECRET and SMTP_URL must be set (the secret
-// not a placeholder) and PUBLIC_URL must be an https URL. An empty
+// neither a placeholder nor low in entropy, see [EntropyBits]) and
+// PUBLIC_URL must be an https URL. An empty
 // DATABASE_URL is accepted there (SQLite on a persistent disk is
 // legitimate); the caller may warn about it.
 func Load(getenv func(string) string, sections ...Section) (Config, error) {
@@ -320,6 +330,8 @@ func (c *Config) Check(k *Checks) {
 			k.Fail("CURSOR_SECRET", want+" (required when ENV=production)")
 		case k.Production() && placeholder(c.CursorSecret):
 			k.Fail("CURSOR_SECRET", want+", random rather than a placeholder")
+		case k.Production() && EntropyBits(c.CursorSecret) < minSecretBits:
+			k.Fail("CURSOR_SECRET", want+", random rather than patterned: it repeats, counts or uses too few distinct characters ("+wantRandom+")")
 		case !k.Given("CURSOR_SECRET"):
 			c.CursorSecret = make([]byte, minSecretLen)
 			rand.Read(c.CursorSecret) // never fails: crypto/rand crashes the program instead.
@@ -337,6 +349,15 @@ func (c *Config) Check(k *Checks) {
 		}
 	}
 }
+
+// minSecretBits is the least [EntropyBits] a production CURSOR_SECRET may
+// score. Generated keys score far more (`openssl rand -base64 32` never under
+// 183 in a million tries; `openssl rand -hex 16`, the weakest the length
+// check lets through, never under 77); typed patterns score far less.
+const minSecretBits = 64
+
+// wantRandom says how to make a key that passes every check.
+const wantRandom = "generate one with openssl rand -base64 48"
 
 // wantHTTPS is PUBLIC_URL's Want in production.
 const wantHTTPS = "an absolute https:// URL with a host and no query, fragment or user, such as https://app.example.com"

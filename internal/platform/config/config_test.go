@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -234,6 +235,23 @@ func TestLoadGoodValues(t *testing.T) {
 		{map[string]string{"TRUSTED_PROXY_COUNT": "1"}, func(c config.Config) any { return c.TrustedProxyCount }, 1},
 		{map[string]string{"TRUSTED_PROXY_COUNT": "10"}, func(c config.Config) any { return c.TrustedProxyCount }, 10},
 		{
+			map[string]string{"TRUSTED_PROXY_CIDRS": " 10.0.0.0/16, 10.0.0.0/16,192.0.2.7,2001:db8::1/32 ,::1"},
+			func(c config.Config) any { return c.TrustedProxyCIDRs },
+			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("::1/128")},
+		},
+		{map[string]string{"TRUSTED_PROXY_CIDRS": "10.1.2.3/8"}, func(c config.Config) any { return c.TrustedProxyCIDRs }, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+		{
+			map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5173"},
+			func(c config.Config) any { return c.CORSAllowedOrigins },
+			[]string{"https://app.example.com", "http://localhost:5173"},
+		},
+		{
+			// As browsers write Origin: lowercase, no default port.
+			map[string]string{"CORS_ALLOWED_ORIGINS": "HTTPS://App.Example.COM:443,http://[::1]:3000,http://127.0.0.1:80,https://xn--bcher-kva.example:8443"},
+			func(c config.Config) any { return c.CORSAllowedOrigins },
+			[]string{"https://app.example.com", "http://[::1]:3000", "http://127.0.0.1", "https://xn--bcher-kva.example:8443"},
+		},
+		{
 			map[string]string{"TLS_CERT_FILE": "/tls/cert.pem", "TLS_KEY_FILE": "/tls/key.pem"},
 			func(c config.Config) any { return []string{c.TLSCertFile, c.TLSKeyFile} },
 			[]string{"/tls/cert.pem", "/tls/key.pem"},
@@ -351,6 +369,33 @@ func TestLoadBadValues(t *testing.T) {
 		{"TRUSTED_PROXY_COUNT", "-1", nil, `TRUSTED_PROXY_COUNT: invalid value "-1": want an integer from 0 to 10`},
 		{"TRUSTED_PROXY_COUNT", "11", nil, ""},
 		{"TRUSTED_PROXY_COUNT", "one", nil, ""},
+		{"TRUSTED_PROXY_CIDRS", "10.0.0.0/33", nil, `TRUSTED_PROXY_CIDRS: invalid value "10.0.0.0/33": want IP prefixes or addresses separated by commas, such as 10.0.0.0/16,2001:db8::/32`},
+		{"TRUSTED_PROXY_CIDRS", "10.0.0.0/8,", nil, ""},
+		{"TRUSTED_PROXY_CIDRS", "*", nil, ""},
+		{"TRUSTED_PROXY_CIDRS", "lb.internal", nil, ""},
+		{"TRUSTED_PROXY_CIDRS", "10.0.0.0/8 192.168.0.0/16", nil, ""},
+		{"TRUSTED_PROXY_CIDRS", "fe80::1%eth0", nil, ""},
+		{"TRUSTED_PROXY_CIDRS", "::ffff:10.0.0.0/104", nil, ""}, // never matches an unmapped client address
+		{"CORS_ALLOWED_ORIGINS", "*", nil, `CORS_ALLOWED_ORIGINS: invalid value "*": want distinct origins separated by commas, each scheme://host[:port] as a browser sends it, such as https://app.example.com or http://localhost:5173: http or https, no path (not even /), no wildcard`},
+		{"CORS_ALLOWED_ORIGINS", "https://*.example.com", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com,*", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "null", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "app.example.com", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com/", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com/app", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com?", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com#", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://u:p@app.example.com", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "ftp://app.example.com", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com:", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com:0", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com:99999", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app_1.example.com", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://bücher.example", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com,https://APP.example.com", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example.com,", nil, ""},
+		{"CORS_ALLOWED_ORIGINS", "http://[fe80::1%25eth0]", nil, ""},
 		{"TLS_CERT_FILE", "", map[string]string{"TLS_KEY_FILE": "/k.pem"}, "TLS_CERT_FILE: not set: want a certificate file path, since TLS_KEY_FILE is set"},
 		{"TLS_KEY_FILE", "", map[string]string{"TLS_CERT_FILE": "/c.pem"}, "TLS_KEY_FILE: not set: want a private key file path, since TLS_CERT_FILE is set"},
 	}
@@ -415,6 +460,7 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 func TestLoadProduction(t *testing.T) {
 	t.Parallel()
 	const wantHTTPS = "an absolute https:// URL with a host and no query, fragment or user, such as https://app.example.com (required when ENV=production)"
+	const wantRandom = "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than patterned: it repeats, counts or uses too few distinct characters (generate one with openssl rand -base64 48)"
 	tests := []struct {
 		desc string
 		env  map[string]string // added to production(nil); "" unsets
@@ -427,6 +473,12 @@ func TestLoadProduction(t *testing.T) {
 		{"changeme", map[string]string{"CURSOR_SECRET": "changeme-changeme-changeme-changeme"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
 		{"secret", map[string]string{"CURSOR_SECRET": "this-is-my-Secret-cursor-key-1234"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
 		{"example", map[string]string{"CURSOR_SECRET": "example-key-0123456789abcdefghijklmnop"}, "CURSOR_SECRET: invalid value (redacted): want a random key of at least 32 bytes, random rather than a placeholder"},
+		// Long enough and free of placeholder words, but patterned.
+		{"repeated pattern", map[string]string{"CURSOR_SECRET": strings.Repeat("xK9#mP2$", 5)}, wantRandom},
+		{"counting", map[string]string{"CURSOR_SECRET": "abcdefghijklmnopqrstuvwxyz0123456789"}, wantRandom},
+		{"hex counting", map[string]string{"CURSOR_SECRET": "0123456789abcdef0123456789abcdef"}, wantRandom},
+		{"near repeat", map[string]string{"CURSOR_SECRET": "qwertyuiqwertyuiqwertyuiqwertyuiqwertyuX"}, wantRandom},
+		{"two characters", map[string]string{"CURSOR_SECRET": "abbabaabbaabbbababbababbabaababbabbbababa"}, wantRandom},
 		{"default public url", map[string]string{"PUBLIC_URL": ""}, "PUBLIC_URL: not set: want " + wantHTTPS},
 		{"http public url", map[string]string{"PUBLIC_URL": "http://app.example.com"}, `PUBLIC_URL: invalid value "http://app.example.com": want ` + wantHTTPS},
 		{"console mailer", map[string]string{"SMTP_URL": ""}, "SMTP_URL: not set: want an smtp:// or smtps:// URL with a host, such as smtps://user:pass@smtp.example.com:465 (required when ENV=production)"},

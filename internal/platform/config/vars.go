@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -29,7 +30,7 @@ func (c *Config) Vars() []Var {
 		{
 			Name: "ENV", Default: envDevelopment,
 			Want:        `"development" or "production"`,
-			Description: "Deployment mode. production turns on the strict checks: a missing or placeholder secret, or a PUBLIC_URL that is not https, stops the program.",
+			Description: "Deployment mode. production turns on the strict checks: a missing, placeholder or low-entropy secret, or a PUBLIC_URL that is not https, stops the program, and mail to a server other than localhost must go over TLS.",
 			Parse: func(s string) bool {
 				if s != envDevelopment && s != envProduction {
 					return false
@@ -202,7 +203,7 @@ func (c *Config) Vars() []Var {
 		{
 			Name: "SMTP_URL", Default: "",
 			Want:        "an smtp:// or smtps:// URL with a host, such as smtps://user:pass@smtp.example.com:465",
-			Description: "Mail server. Empty means the console mailer, which logs each message instead of sending it; required in production, where those messages carry sign-in links. Its password is masked in logs.",
+			Description: "Mail server. Empty means the console mailer, which logs each message instead of sending it; required in production, where those messages carry sign-in links. smtps:// is TLS from the first byte; smtp:// upgrades with STARTTLS when offered, and in production requires it unless the host is localhost or a loopback address. Its password is masked in logs.",
 			Secret:      true,
 			Show:        maskURL,
 			Parse: func(s string) bool {
@@ -248,7 +249,7 @@ func (c *Config) Vars() []Var {
 		{
 			Name: "CURSOR_SECRET", Default: "",
 			Want:        "a random key of at least 32 bytes",
-			Description: "HMAC key that signs pagination cursors. Required in production. In development an unset key is generated at start, so cursors do not survive a restart or work across instances.",
+			Description: "HMAC key that signs pagination cursors. Required in production, where a placeholder or a patterned key (a repeat, a run, few distinct characters) is refused. In development an unset key is generated at start, so cursors do not survive a restart or work across instances.",
 			Secret:      true,
 			Parse: func(s string) bool {
 				if len(s) < minSecretLen {
@@ -265,10 +266,22 @@ func (c *Config) Vars() []Var {
 			Parse:       c.setPublicURL,
 		},
 		{
+			Name: "CORS_ALLOWED_ORIGINS", Default: "",
+			Want:        "distinct origins separated by commas, each scheme://host[:port] as a browser sends it, such as https://app.example.com or http://localhost:5173: http or https, no path (not even /), no wildcard",
+			Description: "Web origins whose pages may call the API from a browser (CORS), compared exactly with the Origin header. Empty allows none; clients other than browsers are unaffected either way. * is refused.",
+			Parse:       c.setCORSOrigins,
+		},
+		{
 			Name: "TRUSTED_PROXY_COUNT", Default: "0",
 			Want:        "an integer from 0 to 10",
-			Description: "How many proxies in front of the service append to X-Forwarded-For; the client IP, used for rate limits, is that many entries from its right. 0 ignores the header and uses the TCP peer address. Behind Cloud Run or an ALB alone: 1.",
+			Description: "How many proxies in front of the service append to X-Forwarded-For; the client IP (rate limits, logs) is that many entries from its right. 0 ignores the header and uses the TCP peer address, unless TRUSTED_PROXY_CIDRS is set. Behind Cloud Run or an ALB alone: 1.",
 			Parse:       Int(&c.TrustedProxyCount, 0, 10),
+		},
+		{
+			Name: "TRUSTED_PROXY_CIDRS", Default: "",
+			Want:        "IP prefixes or addresses separated by commas, such as 10.0.0.0/16,2001:db8::/32",
+			Description: "Addresses of the proxies in front of the service. When set, X-Forwarded-For is read only from a TCP peer in them and walked from its right past every address in them: the first other address is the client, at most TRUSTED_PROXY_COUNT entries in (10 when that is 0). Empty: TRUSTED_PROXY_COUNT alone decides, believing the header from any peer.",
+			Parse:       c.setTrustedProxyCIDRs,
 		},
 		{
 			Name: "TLS_CERT_FILE", Default: "",
@@ -351,6 +364,110 @@ func (c *Config) setPublicURL(s string) bool {
 		return false
 	}
 	c.PublicURL = strings.TrimRight(s, "/")
+	return true
+}
+
+// setCORSOrigins keeps each origin as a browser serializes it in Origin, so
+// that the middleware can compare strings exactly.
+func (c *Config) setCORSOrigins(s string) bool {
+	var origins []string
+	for part := range strings.SplitSeq(s, ",") {
+		o, ok := origin(strings.TrimSpace(part))
+		if !ok || slices.Contains(origins, o) {
+			return false
+		}
+		origins = append(origins, o)
+	}
+	c.CORSAllowedOrigins = origins
+	return true
+}
+
+// origin returns s as the Origin header carries it (RFC 6454): lowercase
+// scheme and host, the port only if it is not the scheme's default. It
+// refuses anything else a URL can hold, and the wildcard "*", which is not
+// an origin.
+func origin(s string) (string, bool) {
+	// url.Parse accepts an empty "?" or "#" and keeps no trace of it.
+	if strings.ContainsAny(s, "?#*") {
+		return "", false
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.User != nil || u.Path != "" || u.RawPath != "" {
+		return "", false
+	}
+	host, port := asciiLower(u.Hostname()), u.Port()
+	if host == "" || (port == "" && strings.HasSuffix(u.Host, ":")) {
+		return "", false
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Zone() != "" || a.Is4In6() {
+			return "", false
+		}
+		host = a.String()
+		if a.Is6() {
+			host = "[" + host + "]"
+		}
+	} else if strings.Contains(u.Host, "[") || !validHostname(host) {
+		return "", false
+	}
+	if port != "" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return "", false
+		}
+		if (u.Scheme == "http" && n == 80) || (u.Scheme == "https" && n == 443) {
+			port = ""
+		} else {
+			port = strconv.FormatUint(n, 10)
+		}
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host, true
+}
+
+// validHostname reports whether host is a lowercase DNS name in ASCII (an
+// internationalized name in its xn-- form, as browsers send it).
+func validHostname(host string) bool {
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			ch := label[i]
+			if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
+				return false
+			}
+		}
+	}
+	return len(host) <= 253
+}
+
+// setTrustedProxyCIDRs accepts prefixes and bare addresses (a /32 or /128).
+// An IPv4-mapped IPv6 prefix is refused: client addresses are compared
+// unmapped, so it could never match and would only look like trust.
+func (c *Config) setTrustedProxyCIDRs(s string) bool {
+	var prefixes []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil || a.Zone() != "" {
+				return false
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Zone() != "" || p.Addr().Is4In6() {
+			return false
+		}
+		p = p.Masked()
+		if !slices.Contains(prefixes, p) {
+			prefixes = append(prefixes, p)
+		}
+	}
+	c.TrustedProxyCIDRs = prefixes
 	return true
 }
 

@@ -601,6 +601,7 @@ func TestSecurityHeaders(t *testing.T) {
 		"Referrer-Policy":              "no-referrer",
 		"Content-Security-Policy":      "default-src 'none'; frame-ancestors 'none'",
 		"Cross-Origin-Resource-Policy": "same-origin",
+		"Cache-Control":                "no-store",
 	}
 	for _, path := range []string{"/items/1", "/nowhere", "/panic"} {
 		resp := b.do(t, "GET", path, nil, "")
@@ -608,6 +609,27 @@ func TestSecurityHeaders(t *testing.T) {
 			if got := resp.Header.Get(k); got != v {
 				t.Errorf("%s: %s got %q, want %q", path, k, got, v)
 			}
+		}
+	}
+}
+
+// no-store is a default: a handler whose answer may be cached says so.
+func TestSecurityHeadersCacheControlIsADefault(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.Handle("GET /public", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		httpx.Encode(w, http.StatusOK, map[string]string{"keys": "…"})
+	}))
+	mux.Handle("GET /token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.Encode(w, http.StatusOK, map[string]string{"access_token": "…"})
+	}))
+	srv := httptest.NewServer(httpx.Chain(httpx.Routes(mux), httpx.SecurityHeaders(), httpx.RequestID()))
+	t.Cleanup(srv.Close)
+	b := &testBundle{srv: srv}
+	for path, want := range map[string]string{"/public": "public, max-age=300", "/token": "no-store", "/nowhere": "no-store"} {
+		if got := b.do(t, "GET", path, nil, "").Header.Values("Cache-Control"); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: Cache-Control got %q, want %q", path, got, want)
 		}
 	}
 }

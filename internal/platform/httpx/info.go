@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"net/netip"
 )
 
 // HeaderRequestID is the header that carries the request ID in both directions.
@@ -25,6 +26,13 @@ type Info struct {
 	Pattern string
 	// UserID is the authenticated user, set by [SetUserID]; "" if anonymous.
 	UserID string
+	// ClientIP is the address of the client, behind any trusted proxies, set
+	// once by [SetClientIP] (ratelimit.ResolveClientIP in the app's chain);
+	// the zero Addr until then, or when it cannot be known.
+	ClientIP netip.Addr
+	// clientIPSet tells a resolved but unknowable ClientIP from one nobody
+	// resolved.
+	clientIPSet bool
 
 	logger *slog.Logger
 	// err is the full text of the error a 4xx answered, set by [Error] for
@@ -92,15 +100,34 @@ func SetUserID(ctx context.Context, id string) {
 	InfoFrom(ctx).UserID = id
 }
 
+// SetClientIP records the request's client address, so that the access log,
+// [Logger] and per-IP limits use the one answer; the zero Addr records that
+// it cannot be known.
+func SetClientIP(ctx context.Context, a netip.Addr) {
+	info := InfoFrom(ctx)
+	info.ClientIP, info.clientIPSet = a, true
+}
+
+// ClientIPFrom returns the client address recorded by [SetClientIP], and
+// whether one was recorded at all (possibly the zero Addr, when the address
+// could not be known).
+func ClientIPFrom(ctx context.Context) (netip.Addr, bool) {
+	info := InfoFrom(ctx)
+	return info.ClientIP, info.clientIPSet
+}
+
 // Logger returns the request-scoped logger: the one given to [AccessLog], with
-// request_id and, once known, user_id attached. Without AccessLog in the chain
-// it returns a logger that discards everything.
+// request_id and, once known, client_ip and user_id attached. Without
+// AccessLog in the chain it returns a logger that discards everything.
 func Logger(ctx context.Context) *slog.Logger {
 	info := InfoFrom(ctx)
 	if info.logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	l := info.logger.With(slog.String("request_id", info.RequestID))
+	if info.ClientIP.IsValid() {
+		l = l.With(slog.String("client_ip", info.ClientIP.String()))
+	}
 	if info.UserID != "" {
 		l = l.With(slog.String("user_id", info.UserID))
 	}

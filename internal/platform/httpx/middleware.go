@@ -66,8 +66,8 @@ func (rec *recorder) statusAfter(returned bool) int {
 // INFO whatever the status: the line records traffic, while the cause of a
 // 5xx is logged separately at ERROR by [Error] or [Recover], so each failure
 // is reported once. The line has method, route (the pattern, or "unmatched"),
-// path, status, duration_ms, bytes (response body), request_id, user_id when
-// known, err when [Error] answered a 4xx (the error's whole text, of which the
+// path, status, duration_ms, bytes (response body), request_id, client_ip
+// when known (see [SetClientIP]), user_id when known, err when [Error] answered a 4xx (the error's whole text, of which the
 // client read only the message), and the attributes each extra function
 // returns; extra sees the request context as AccessLog received it, after the
 // handler has run.
@@ -91,6 +91,9 @@ func AccessLog(logger *slog.Logger, extra ...func(context.Context) []slog.Attr) 
 					slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
 					slog.Int64("bytes", rec.bytes),
 					slog.String("request_id", info.RequestID),
+				}
+				if info.ClientIP.IsValid() {
+					attrs = append(attrs, slog.String("client_ip", info.ClientIP.String()))
 				}
 				if info.UserID != "" {
 					attrs = append(attrs, slog.String("user_id", info.UserID))
@@ -173,11 +176,18 @@ func LimitBody(n int64) Middleware {
 
 // SecurityHeaders returns a middleware that sets the headers a JSON API should
 // send on every response: no MIME sniffing, no framing, no referrer, a
-// content security policy that allows nothing, and same-origin resource policy.
+// content security policy that allows nothing, same-origin resource policy,
+// and Cache-Control: no-store.
+//
+// no-store is the default because responses carry tokens, API keys and
+// personal data that no browser or shared cache should keep; a handler
+// whose answer is public (a key set, a document) replaces it by setting its
+// own Cache-Control before writing.
 func SecurityHeaders() Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
+			h.Set("Cache-Control", "no-store")
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("X-Frame-Options", "DENY")
 			h.Set("Referrer-Policy", "no-referrer")

@@ -44,13 +44,14 @@ type Mailer interface {
 
 // New returns the mailer the configuration asks for: the console mailer when
 // smtpURL is empty, otherwise an SMTP mailer behind a breaker named "smtp"
-// with settings s, registered in m (see [NewSMTP] for the URL's form). Call it
-// once per resilience.Metrics, which allows one breaker per name.
-func New(smtpURL, from string, s resilience.Settings, logger *slog.Logger, m *resilience.Metrics) (Mailer, error) {
+// with settings s, registered in m, configured by opts (see [NewSMTP] for the
+// URL's form). Call it once per resilience.Metrics, which allows one breaker
+// per name.
+func New(smtpURL, from string, s resilience.Settings, logger *slog.Logger, m *resilience.Metrics, opts ...SMTPOption) (Mailer, error) {
 	if smtpURL == "" {
 		return NewConsole(logger, from), nil
 	}
-	return NewSMTP(smtpURL, from, resilience.NewBreaker("smtp", s, m))
+	return NewSMTP(smtpURL, from, resilience.NewBreaker("smtp", s, m), opts...)
 }
 
 // NewConsole returns a Mailer that sends nothing: it logs each message on one

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/smtp"
 	"net/textproto"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
@@ -25,6 +27,8 @@ import (
 //
 // With a user, it authenticates with AUTH PLAIN, and refuses to send the
 // password unless the connection is encrypted or the host is localhost.
+// With [RequireTLS], it sends nothing at all over an unencrypted connection
+// to a host other than localhost or a loopback address.
 // from is the sender, as "app@example.com" or "App <app@example.com>".
 //
 // Each Send opens one connection and runs under b: b's timeout bounds the
@@ -33,7 +37,7 @@ import (
 // and does not count against b.
 //
 // NewSMTP returns an error naming SMTP_URL if rawURL is not of that form.
-func NewSMTP(rawURL, from string, b *resilience.Breaker) (Mailer, error) {
+func NewSMTP(rawURL, from string, b *resilience.Breaker, opts ...SMTPOption) (Mailer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// Not err itself: url.Error repeats the URL, password included.
@@ -68,7 +72,34 @@ func NewSMTP(rawURL, from string, b *resilience.Breaker) (Mailer, error) {
 	if s.from, err = mail.ParseAddress(from); err != nil {
 		return nil, fmt.Errorf("mail: sender %q: %w", from, err)
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	return s, nil
+}
+
+// SMTPOption configures the mailer [NewSMTP] returns.
+type SMTPOption func(*smtpMailer)
+
+// RequireTLS makes an smtp:// mailer require STARTTLS of any server other
+// than localhost or a loopback address: without it, one that does not offer
+// STARTTLS, or a network attacker who strips the offer from the server's
+// greeting, would receive the message (sign-in links) in clear. A server
+// that does not offer it fails each Send, with an error saying so. smtps://
+// is encrypted from the first byte either way. Production uses it.
+func RequireTLS() SMTPOption {
+	return func(s *smtpMailer) { s.requireTLS = !loopback(s.host) }
+}
+
+// loopback reports whether host names this machine: "localhost" or a
+// loopback address, not resolved, so that DNS cannot make a remote host look
+// local. The traffic to it never leaves the machine.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // smtpMailer uses net/smtp rather than go-smtp's client because net/smtp
@@ -80,6 +111,7 @@ type smtpMailer struct {
 	addr        string // host:port
 	host        string // for TLS verification and PlainAuth's localhost rule
 	implicitTLS bool
+	requireTLS  bool      // STARTTLS or nothing, see RequireTLS
 	auth        smtp.Auth // nil without credentials
 	from        *mail.Address
 	breaker     *resilience.Breaker
@@ -125,10 +157,14 @@ func (s *smtpMailer) deliver(ctx context.Context, to string, msg []byte) error {
 		return fmt.Errorf("smtp %s: greeting: %w", s.addr, err)
 	}
 	if !s.implicitTLS {
-		if ok, _ := c.Extension("STARTTLS"); ok {
+		ok, _ := c.Extension("STARTTLS")
+		switch {
+		case ok:
 			if err := c.StartTLS(s.tlsConfig()); err != nil {
 				return fmt.Errorf("smtp %s: STARTTLS: %w", s.addr, err)
 			}
+		case s.requireTLS:
+			return fmt.Errorf("smtp %s: %w", s.addr, errNoSTARTTLS)
 		}
 	}
 	if s.auth != nil {
@@ -176,6 +212,10 @@ func (s *smtpMailer) dial(ctx context.Context) (net.Conn, error) {
 func (s *smtpMailer) tlsConfig() *tls.Config {
 	return &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
 }
+
+// errNoSTARTTLS is the failure of a mailer that requires TLS (see
+// [RequireTLS]) when the server does not offer it.
+var errNoSTARTTLS = errors.New("the server does not offer STARTTLS, and TLS is required (use smtps://, a server that offers STARTTLS, or a relay on localhost)")
 
 // recipientRejected reports whether err is a permanent refusal of the
 // recipient itself (no such mailbox, bad address), which no retry can fix.

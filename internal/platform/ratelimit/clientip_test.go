@@ -1,12 +1,16 @@
 package ratelimit_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"testing"
 
+	"github.com/rightsize/rightsize/internal/platform/httpx"
 	"github.com/rightsize/rightsize/internal/platform/ratelimit"
+	"github.com/rightsize/rightsize/internal/platform/testkit"
 )
 
 func TestClientIP(t *testing.T) {
@@ -71,7 +75,7 @@ func TestClientIP(t *testing.T) {
 			for _, v := range tt.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			got, err := ratelimit.ClientIP(r, tt.proxies)
+			got, err := ratelimit.ClientIP(r, ratelimit.Proxies{Count: tt.proxies})
 			switch {
 			case tt.want == "" && err == nil:
 				t.Errorf("got %v, want an error", got)
@@ -127,7 +131,7 @@ func FuzzClientIP(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, xff, remote string, proxies uint8) {
 		r := &http.Request{Header: http.Header{"X-Forwarded-For": {xff}}, RemoteAddr: remote}
-		a, err := ratelimit.ClientIP(r, int(proxies%8))
+		a, err := ratelimit.ClientIP(r, ratelimit.Proxies{Count: int(proxies % 8)})
 		if err != nil {
 			return
 		}
@@ -138,4 +142,144 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("IPKey(%v): got empty, want a key", a)
 		}
 	})
+}
+
+// X-Forwarded-For is believed only from the proxies in CIDRs: the attack is
+// a client that writes the header itself, directly or through our proxies,
+// to be counted as someone else.
+func TestClientIPWithCIDRs(t *testing.T) {
+	t.Parallel()
+	vpc := netip.MustParsePrefix("10.0.0.0/16")
+	cdn := netip.MustParsePrefix("198.51.100.0/24")
+	const lb = "10.0.0.2:51234" // our load balancer
+	tests := []struct {
+		name   string
+		remote string
+		xff    []string
+		cidrs  []netip.Prefix
+		count  int
+		want   string
+	}{
+		// A peer outside CIDRs is the client, whatever it claims.
+		{"direct, spoofed", "203.0.113.7:41234", []string{"1.2.3.4"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+		{"direct, spoofed with a count", "203.0.113.7:41234", []string{"1.2.3.4"}, []netip.Prefix{vpc}, 1, "203.0.113.7"},
+		{"direct, spoofing a proxy", "203.0.113.7:41234", []string{"1.2.3.4, 10.0.0.9"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+		{"direct IPv6, spoofed", "[2001:db8::7]:443", []string{"1.2.3.4"}, []netip.Prefix{vpc}, 0, "2001:db8::7"},
+		{"direct IPv4-mapped peer, spoofed", "[::ffff:203.0.113.7]:443", []string{"10.0.0.9"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+
+		// Through the load balancer: the first entry from the right outside CIDRs.
+		{"through the LB", lb, []string{"203.0.113.7"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+		{"through the LB, spoofed entries ignored", lb, []string{"1.1.1.1, 8.8.8.8, 203.0.113.7"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+		{"through the LB, spoofed proxy entries ignored", lb, []string{"10.0.0.5, 203.0.113.7"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+		{"through the LB, IPv4-mapped peer", "[::ffff:10.0.0.2]:80", []string{"203.0.113.7"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+		{"through the LB, no header", lb, nil, []netip.Prefix{vpc}, 0, "10.0.0.2"},
+		{"through the LB, garbage", lb, []string{"203.0.113.7, unknown"}, []netip.Prefix{vpc}, 0, "10.0.0.2"},
+		{"through the LB, garbage left of the client", lb, []string{"<script>, 203.0.113.7"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+		{"an internal client through the LB", lb, []string{"10.0.3.3"}, []netip.Prefix{vpc}, 0, "10.0.3.3"},
+		{"internal entries then the client", lb, []string{"6.6.6.6, 203.0.113.7, 10.0.9.9, 10.0.8.8"}, []netip.Prefix{vpc}, 0, "203.0.113.7"},
+
+		// A count caps the walk: an internal client's own entries are not read.
+		{"count 1, internal client spoofing", lb, []string{"6.6.6.6, 10.0.3.3"}, []netip.Prefix{vpc}, 1, "10.0.3.3"},
+		{"count 1", lb, []string{"6.6.6.6, 203.0.113.7"}, []netip.Prefix{vpc}, 1, "203.0.113.7"},
+		{"count 2, too few entries", lb, []string{"203.0.113.7"}, []netip.Prefix{vpc}, 2, "203.0.113.7"},
+		{"walk bounded at 10 hops", lb, []string{"6.6.6.6, 10.0.0.10, 10.0.0.9, 10.0.0.8, 10.0.0.7, 10.0.0.6, 10.0.0.5, 10.0.0.4, 10.0.0.3, 10.0.0.2, 10.0.0.1"}, []netip.Prefix{vpc}, 0, "10.0.0.10"},
+
+		// A CDN in front of the LB: its entry is skipped as a proxy.
+		{"through the CDN and the LB", lb, []string{"203.0.113.7, 198.51.100.4"}, []netip.Prefix{vpc, cdn}, 0, "203.0.113.7"},
+		{"through the CDN, spoofed", lb, []string{"1.1.1.1, 203.0.113.7, 198.51.100.4"}, []netip.Prefix{vpc, cdn}, 0, "203.0.113.7"},
+		// Bypassing the CDN to reach the LB: the LB's entry is the attacker,
+		// who cannot hide behind a forged CDN address. A count of 2 alone
+		// would believe the forged 1.1.1.1.
+		{"bypassing the CDN", lb, []string{"1.1.1.1, 203.0.113.66"}, []netip.Prefix{vpc, cdn}, 0, "203.0.113.66"},
+		{"bypassing the CDN, forging its entry", lb, []string{"1.1.1.1, 198.51.100.4, 203.0.113.66"}, []netip.Prefix{vpc, cdn}, 0, "203.0.113.66"},
+
+		{"trusted peer, bad remote", "garbage", []string{"203.0.113.7"}, []netip.Prefix{vpc}, 0, ""},
+		{"everyone trusted, count 1 is today's count 1", "203.0.113.9:1", []string{"6.6.6.6, 203.0.113.7"}, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, 1, "203.0.113.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			got, err := ratelimit.ClientIP(r, ratelimit.Proxies{Count: tt.count, CIDRs: tt.cidrs})
+			switch {
+			case tt.want == "" && err == nil:
+				t.Errorf("got %v, want an error", got)
+			case tt.want != "" && err != nil:
+				t.Errorf("got error %v, want %s", err, tt.want)
+			case tt.want != "" && got != netip.MustParseAddr(tt.want):
+				t.Errorf("got %v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzClientIPWithCIDRs checks that whatever a client writes in
+// X-Forwarded-For, a peer outside the trusted CIDRs is its own client IP,
+// and that a trusted peer yields a normalized address.
+func FuzzClientIPWithCIDRs(f *testing.F) {
+	f.Add("1.2.3.4", "203.0.113.7:1", uint8(0))
+	f.Add("1.2.3.4, 10.0.0.9", "10.0.0.2:1", uint8(1))
+	f.Add("[::ffff:10.0.0.1]:80, ,,", "[::ffff:10.0.0.2]:80", uint8(2))
+	f.Add("10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5,10.0.0.6,10.0.0.7,10.0.0.8,10.0.0.9,10.0.0.10,10.0.0.11", "10.0.0.2:1", uint8(0))
+	f.Add("[", "[fe80::1%eth0]:80", uint8(3))
+	p := ratelimit.Proxies{CIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("fd00::/8")}}
+	f.Fuzz(func(t *testing.T, xff, remote string, count uint8) {
+		r := &http.Request{Header: http.Header{"X-Forwarded-For": {xff}}, RemoteAddr: remote}
+		p := p
+		p.Count = int(count % 12)
+		a, err := ratelimit.ClientIP(r, p)
+		if err != nil {
+			return
+		}
+		if !a.IsValid() || a.Is4In6() || a.Zone() != "" {
+			t.Fatalf("ClientIP(xff %q, remote %q): got %v, want a valid, unmapped, zoneless address", xff, remote, a)
+		}
+		peer, perr := ratelimit.ClientIP(&http.Request{RemoteAddr: remote}, ratelimit.Proxies{})
+		if perr == nil && !p.CIDRs[0].Contains(peer) && !p.CIDRs[1].Contains(peer) && a != peer {
+			t.Fatalf("ClientIP(xff %q, remote %q): got %v from an untrusted peer, want the peer %v", xff, remote, a, peer)
+		}
+	})
+}
+
+// The chain resolves the client IP once; ByIP and the access log use it.
+func TestResolveClientIP(t *testing.T) {
+	t.Parallel()
+	p := ratelimit.Proxies{Count: 1, CIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}}
+	for _, tt := range []struct{ remote, xff, want string }{
+		{"10.0.0.2:1", "6.6.6.6, 7.7.7.7, 203.0.113.7", "203.0.113.7"},
+		{"203.0.113.9:1", "6.6.6.6, 7.7.7.7, 203.0.113.7", "203.0.113.9"},
+	} {
+		logs := &testkit.Logs{}
+		var key string
+		h := httpx.Chain(
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// ByIP's own count (3) would pick another entry: the chain's answer wins.
+				key, _ = ratelimit.ByIP(3)(r)
+				httpx.Logger(r.Context()).Warn("suspicious")
+			}),
+			httpx.RequestID(),
+			ratelimit.ResolveClientIP(p),
+			httpx.AccessLog(slog.New(slog.NewJSONHandler(logs, nil))),
+		)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tt.remote
+		r.Header.Set("X-Forwarded-For", tt.xff)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if key != tt.want {
+			t.Errorf("remote %s: ByIP key got %q, want %q", tt.remote, key, tt.want)
+		}
+		recs := logs.Records(t)
+		for _, msg := range []string{"suspicious", "request"} {
+			i := slices.IndexFunc(recs, func(l map[string]any) bool { return l["msg"] == msg })
+			if i < 0 {
+				t.Errorf("remote %s: no %q line in %s", tt.remote, msg, logs)
+			} else if recs[i]["client_ip"] != tt.want {
+				t.Errorf("remote %s: %q line got client_ip %v, want %s", tt.remote, msg, recs[i]["client_ip"], tt.want)
+			}
+		}
+	}
 }

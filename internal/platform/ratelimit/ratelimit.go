@@ -168,19 +168,8 @@ func New(rate Rate, maxKeys int) *Limiter {
 //
 // now is a parameter so that tests control time; callers pass time.Now().
 func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
-	return l.allow(key, now, true)
-}
-
-// allow is Allow, using the event up only if spend.
-func (l *Limiter) allow(key string, now time.Time, spend bool) (ok bool, retryAfter time.Duration) {
-	if len(key) > maxKeyLen {
-		// Keys may come from client input (an email in a login body); hashing
-		// long ones keeps the memory bound independent of what clients send.
-		sum := sha256.Sum256([]byte(key))
-		key = string(sum[:])
-	}
+	key, s := l.shard(key)
 	t := l.offset(now)
-	s := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.get(key, t)
@@ -191,10 +180,34 @@ func (l *Limiter) allow(key string, now time.Time, spend bool) (ok bool, retryAf
 	if wait := tat - l.burst - t; wait > 0 {
 		return false, wait
 	}
-	if spend {
-		b.tat = tat
-	}
+	b.tat = tat
 	return true, 0
+}
+
+// Wait returns how long key must wait, at time now, before [Allow] would
+// let it have an event: 0 if it may have one now. It uses nothing up and
+// creates no bucket, so it is cheap to ask about keys that never fail.
+func (l *Limiter) Wait(key string, now time.Time) time.Duration {
+	key, s := l.shard(key)
+	t := l.offset(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.buckets[key]
+	if !ok {
+		return 0
+	}
+	return max(0, max(b.tat, t)+l.interval-l.burst-t)
+}
+
+// shard returns the key as stored and the shard that holds it.
+func (l *Limiter) shard(key string) (string, *shard) {
+	if len(key) > maxKeyLen {
+		// Keys may come from client input (an email in a login body); hashing
+		// long ones keeps the memory bound independent of what clients send.
+		sum := sha256.Sum256([]byte(key))
+		key = string(sum[:])
+	}
+	return key, &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 }
 
 // Check is Allow(key, time.Now()) as an error, for handlers that learn the
@@ -204,43 +217,47 @@ func (l *Limiter) allow(key string, now time.Time, spend bool) (ok bool, retryAf
 // "too many requests: try again in N s", so that httpx.Error answers it with
 // 429, that message and a Retry-After header of N.
 func (l *Limiter) Check(key string) error {
-	return l.check(key, true)
+	if ok, wait := l.Allow(key, time.Now()); !ok {
+		return tooMany(wait)
+	}
+	return nil
 }
 
-// Peek is Check without using the event up: for limits that count only
-// some outcomes (failed logins), checked before the work and spent after it
-// with Check when the outcome counts.
-func (l *Limiter) Peek(key string) error {
-	return l.check(key, false)
+// Blocked is [Wait] as an error, like [Check]'s, for limits that count only
+// failures: ask Blocked before doing the work, and Allow once it has failed,
+// so that successes never use the limit up. Requests in flight together all
+// pass Blocked before any of them is counted, so a client can exceed the
+// limit by as many requests as it runs at once, once.
+func (l *Limiter) Blocked(key string) error {
+	if wait := l.Wait(key, time.Now()); wait > 0 {
+		return tooMany(wait)
+	}
+	return nil
 }
 
 // Spent reports whether key has used any event that has not yet been given
-// back: whether, at the current rate, it has been active lately. A login
-// that has not been failing is told from one that has this way.
+// back: whether, at this rate, it has been active lately. It creates no
+// bucket. A login that has been failing is told from one that has not this
+// way.
 func (l *Limiter) Spent(key string) bool {
-	if len(key) > maxKeyLen {
-		sum := sha256.Sum256([]byte(key))
-		key = string(sum[:])
-	}
+	key, s := l.shard(key)
 	t := l.offset(time.Now())
-	s := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.get(key, t).tat > t
+	b, ok := s.buckets[key]
+	return ok && b.tat > t
 }
 
-func (l *Limiter) check(key string, spend bool) error {
-	if ok, wait := l.allow(key, time.Now(), spend); !ok {
-		// Whole seconds rounded up, as in the Retry-After header httpx.Error
-		// sets, so the body and the header agree.
-		secs := max(1, (wait+time.Second-1)/time.Second)
-		return &apperr.Error{
-			Kind:       apperr.ErrRateLimited,
-			Message:    fmt.Sprintf("too many requests: try again in %d s", secs),
-			RetryAfter: wait,
-		}
+// tooMany is the error of a key that must wait.
+func tooMany(wait time.Duration) error {
+	// Whole seconds rounded up, as in the Retry-After header httpx.Error
+	// sets, so the body and the header agree.
+	secs := max(1, (wait+time.Second-1)/time.Second)
+	return &apperr.Error{
+		Kind:       apperr.ErrRateLimited,
+		Message:    fmt.Sprintf("too many requests: try again in %d s", secs),
+		RetryAfter: wait,
 	}
-	return nil
 }
 
 // Len returns how many keys the Limiter currently remembers: at most the

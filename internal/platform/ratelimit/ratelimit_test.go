@@ -178,6 +178,46 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// Wait and Blocked look without touching: a limit on failures asks them
+// before the work and spends only when the work failed.
+func TestWaitAndBlocked(t *testing.T) {
+	t.Parallel()
+	l := ratelimit.New(ratelimit.Rate{Events: 2, Per: time.Minute}, 10)
+	now := time.Now()
+	for range 5 {
+		if d := l.Wait("ip", now); d != 0 {
+			t.Fatalf("Wait of an unknown key: got %v, want 0", d)
+		}
+	}
+	if err := l.Blocked("ip"); err != nil {
+		t.Fatalf("Blocked of an unknown key: got %v, want nil", err)
+	}
+	if n := l.Len(); n != 0 {
+		t.Errorf("Len after only looking: got %d, want 0", n)
+	}
+	l.Allow("ip", now)
+	if d := l.Wait("ip", now); d != 0 {
+		t.Errorf("Wait with one event left: got %v, want 0", d)
+	}
+	l.Allow("ip", now)
+	if d := l.Wait("ip", now); d != 30*time.Second {
+		t.Errorf("Wait with none left: got %v, want 30s", d)
+	}
+	if d := l.Wait("ip", now.Add(10*time.Second)); d != 20*time.Second {
+		t.Errorf("Wait 10s later: got %v, want 20s", d)
+	}
+	if d := l.Wait("ip", now.Add(30*time.Second)); d != 0 {
+		t.Errorf("Wait 30s later: got %v, want 0", d)
+	}
+	err := l.Blocked("ip")
+	if !errors.Is(err, apperr.ErrRateLimited) || apperr.RetryAfter(err) <= 0 {
+		t.Errorf("Blocked with none left: got %v, want an apperr.ErrRateLimited with a RetryAfter", err)
+	}
+	if d := l.Wait("other", now); d != 0 {
+		t.Errorf("Wait of another key: got %v, want 0", d)
+	}
+}
+
 func TestParseRate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
