@@ -128,7 +128,7 @@ func TestEveryNonPublicRouteRequiresCredentials(t *testing.T) {
 	// would skip the walk above, so the list itself is pinned here.
 	wantPublic := map[string][]string{"auth": {
 		"POST /v1/auth/signup", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/verify-email", "POST /v1/auth/verify-email/resend",
-		"POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm",
+		"POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm", "GET /.well-known/jwks.json",
 		// The pages the mailed links open, in development only.
 		"GET /login", "GET /reset-password", "GET /verify-email",
 	}}

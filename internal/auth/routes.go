@@ -4,12 +4,14 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
 )
 
 // Public lists the routes that exist to obtain credentials, and so cannot
-// require them. Every other route of the service requires an access token
-// or an API key.
+// require them, and the public keys that verify access tokens, which anyone
+// may read. Every other route of the service requires an access token or an
+// API key.
 func (s *Service) Public() []string {
 	var pages []string
 	if s.devPages {
@@ -23,6 +25,7 @@ func (s *Service) Public() []string {
 		"POST /v1/auth/verify-email/resend",
 		"POST /v1/auth/password-reset",
 		"POST /v1/auth/password-reset/confirm",
+		"GET /.well-known/jwks.json",
 	)
 }
 
@@ -36,6 +39,9 @@ func (s *Service) Routes(mux httpx.Router) {
 	mux.Handle("POST /v1/auth/verify-email/resend", perIP(s.resendVerification()))
 	mux.Handle("POST /v1/auth/password-reset", perIP(s.requestPasswordReset()))
 	mux.Handle("POST /v1/auth/password-reset/confirm", perIP(s.confirmPasswordReset()))
+	// Not limited: the answer is a constant, rendered once, that clients cache.
+	mux.Handle("GET /.well-known/jwks.json", authn.JWKSHandler(s.keys))
+
 	mux.Handle("POST /v1/auth/logout", s.logout())
 
 	mux.Handle("GET /v1/me", s.me())

@@ -10,8 +10,13 @@
 // a key is rotated without logging everybody out:
 //
 //  1. AUTH_SIGNING_KEY=old          (today)
-//  2. AUTH_SIGNING_KEY=new,old      (new tokens use new; old ones still verify)
-//  3. AUTH_SIGNING_KEY=new          (once the longest access-token TTL has passed)
+//  2. AUTH_SIGNING_KEY=old,new      (every verifier learns new: instances as they
+//     restart, others from the JWKS within [JWKSMaxAge])
+//  3. AUTH_SIGNING_KEY=new,old      (new tokens use new; old ones still verify)
+//  4. AUTH_SIGNING_KEY=new          (once the longest access-token TTL has passed)
+//
+// [JWKSHandler] publishes the public keys as a JWK Set, so that services
+// outside this program verify the tokens too, with any JOSE library.
 //
 // API keys are looked up by the application (the auth service owns their
 // table) through an [APIKeyLookup]; this package only recognises them by

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,10 +32,20 @@ type APIKeyLookup func(ctx context.Context, secret string) (Principal, error)
 
 // Authenticator turns a request's credential into a [Principal]. It is safe
 // for concurrent use.
+//
+// It remembers the access tokens it has verified, the most recently used
+// 32,768 of them (10.5 MiB when full), so that a token presented again costs
+// a hash and a map lookup, about a microsecond, instead of the tens of
+// microseconds of an Ed25519 verification. A remembered token is accepted
+// exactly when [Keys.Verify] would accept it: the same string, until the same
+// exp. The keys are fixed for the Authenticator's life, so a key taken out of
+// AUTH_SIGNING_KEY needs a restart, as it always did, and the restart forgets
+// every token.
 type Authenticator struct {
 	keys   *Keys
 	lookup APIKeyLookup
 	now    func() time.Time
+	cache  *tokenCache
 }
 
 // NewAuthenticator returns an Authenticator that verifies access tokens with
@@ -49,7 +60,7 @@ func NewAuthenticator(keys *Keys, lookup APIKeyLookup, now func() time.Time) *Au
 	if now == nil {
 		now = time.Now
 	}
-	return &Authenticator{keys: keys, lookup: lookup, now: now}
+	return &Authenticator{keys: keys, lookup: lookup, now: now, cache: newTokenCache(tokenCacheSize)}
 }
 
 // errNoCredentials is a finer apperr.ErrUnauthenticated: no usable credential
@@ -68,7 +79,8 @@ var (
 
 // Authenticate returns the principal that r's Authorization: Bearer
 // credential authenticates: an API key (one starting with [APIKeyPrefix]) via
-// the lookup, anything else as an access token via [Keys.Verify].
+// the lookup, anything else as an access token via [Keys.Verify] or, for a
+// token verified before and not yet expired, from memory.
 //
 // It returns an *apperr.Error of kind apperr.ErrUnauthenticated, whose
 // message is for the client, when the header is missing or repeated, the
@@ -94,11 +106,30 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 		}
 		return p, nil
 	}
-	c, err := a.keys.Verify(cred, a.now())
+	c, err := a.verify(cred, a.now())
 	if err != nil {
 		return Principal{}, err
 	}
 	return Principal{UserID: c.UserID, SessionID: c.SessionID}, nil
+}
+
+// verify is [Keys.Verify] behind the cache of tokens that verified.
+func (a *Authenticator) verify(token string, now time.Time) (Claims, error) {
+	if len(token) > maxTokenLen {
+		// Refused by Verify before any work; hashing it first would be work.
+		return a.keys.Verify(token, now)
+	}
+	key := sha256.Sum256([]byte(token))
+	if c, ok := a.cache.get(key, now); ok {
+		return c, nil
+	}
+	c, w, err := a.keys.verify(token, now)
+	if err != nil {
+		// Never cached, so that a token that failed once is checked every time.
+		return Claims{}, err
+	}
+	a.cache.put(key, c, w)
+	return c, nil
 }
 
 func bearer(h http.Header) (string, error) {

@@ -95,8 +95,29 @@ func (k *Keys) Issue(userID, sessionID string, ttl time.Duration, now time.Time)
 // signature, a wrong iss or aud, a missing exp, iat, sub or sid. Its cause,
 // jwt's precise reason, is for the log.
 func (k *Keys) Verify(token string, now time.Time) (Claims, error) {
+	c, _, err := k.verify(token, now)
+	return c, err
+}
+
+// window is when a verified token's time claims hold: from its iat or its
+// nbf, whichever is later, less clockSkew, until its exp plus clockSkew.
+// These are exactly the bounds Verify checks, so that the [Authenticator]'s
+// cache can apply them again to a cached token and reach the same verdict.
+type window struct {
+	from, until time.Time
+}
+
+// contains reports whether Verify would accept the token's times at now:
+// jwt accepts iat and nbf at their bound and exp only before it.
+func (w window) contains(now time.Time) bool {
+	return !now.Before(w.from) && now.Before(w.until)
+}
+
+// verify is Verify that also returns the window in which the token's time
+// claims hold.
+func (k *Keys) verify(token string, now time.Time) (Claims, window, error) {
 	if len(token) > maxTokenLen {
-		return Claims{}, apperr.New(apperr.ErrUnauthenticated, "invalid token")
+		return Claims{}, window{}, apperr.New(apperr.ErrUnauthenticated, "invalid token")
 	}
 	var c tokenClaims
 	p := jwt.NewParser(
@@ -116,18 +137,25 @@ func (k *Keys) Verify(token string, now time.Time) (Claims, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Claims{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "token expired")
+		return Claims{}, window{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "token expired")
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued), errors.Is(err, jwt.ErrTokenNotValidYet):
-		return Claims{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "token not yet valid")
+		return Claims{}, window{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "token not yet valid")
 	default:
-		return Claims{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "invalid token")
+		return Claims{}, window{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "invalid token")
 	}
+	// We never issue nbf, but a token that carried one was checked against
+	// it above, so the window must hold it too.
+	from := c.IssuedAt.Time
+	if c.NotBefore != nil && c.NotBefore.After(from) {
+		from = c.NotBefore.Time
+	}
+	w := window{from: from.Add(-clockSkew), until: c.ExpiresAt.Add(clockSkew)}
 	return Claims{
 		UserID:    c.Subject,
 		SessionID: c.SessionID,
 		IssuedAt:  c.IssuedAt.UTC(),
 		ExpiresAt: c.ExpiresAt.UTC(),
-	}, nil
+	}, w, nil
 }
 
 // keyFor picks the one key the token's kid names. Returning a single
