@@ -67,7 +67,10 @@ type Service struct {
 	// mail-bombed from many IPs.
 	ipLimit   *ratelimit.Limiter
 	acctLimit *ratelimit.Limiter
-	proxies   int
+	// failing remembers, for maxLoginDelay after a failure, which clients
+	// (account and IP) have been failing, whom the account's delay slows.
+	failing *ratelimit.Limiter
+	proxies int
 	// devPages serves the pages the mailed links open (development only).
 	devPages     bool
 	keyPager     *httpx.Pager
@@ -97,6 +100,7 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 		refreshTTL:   cfg.RefreshTokenTTL,
 		ipLimit:      ratelimit.New(cfg.RateLimitAuth, ratelimit.MaxKeys),
 		acctLimit:    ratelimit.New(cfg.RateLimitAccount, ratelimit.MaxKeys),
+		failing:      ratelimit.New(ratelimit.Rate{Events: 1, Per: maxLoginDelay}, ratelimit.MaxKeys),
 		proxies:      d.Config.TrustedProxyCount,
 		keyPager:     httpx.NewPager(d.Config.CursorSecret, "api-keys"),
 		sessionPager: httpx.NewPager(d.Config.CursorSecret, "sessions"),

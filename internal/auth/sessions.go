@@ -78,7 +78,7 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 		if err := dummyVerify(ctx, password); err != nil {
 			return Tokens{}, err
 		}
-		s.acctLimit.Check(client) // a failure: spent, whatever is left
+		s.failed(client)
 		return Tokens{}, errBadLogin
 	}
 	if err != nil {
@@ -96,7 +96,7 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 		return Tokens{}, err
 	}
 	if !ok {
-		s.acctLimit.Check(client)
+		s.failed(client)
 		if err := s.loginFailed(ctx, u, clientIP); err != nil {
 			return Tokens{}, err
 		}
@@ -121,10 +121,18 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 	return s.startSession(ctx, u.ID)
 }
 
+// failed records a failed login of client (an account and an IP): it
+// spends the client's failure budget and marks it as failing for
+// maxLoginDelay.
+func (s *Service) failed(client string) {
+	s.acctLimit.Check(client) // spent, whatever is left
+	s.failing.Allow(client, time.Now())
+}
+
 // loginWait is how long client, which has been failing on u's account,
 // must still wait; 0 for a client that has not been failing.
 func (s *Service) loginWait(u User, client string) time.Duration {
-	if u.LastFailedLoginAt == nil || !s.acctLimit.Spent(client) {
+	if u.LastFailedLoginAt == nil || !s.failing.Spent(client) {
 		return 0
 	}
 	return time.Until(u.LastFailedLoginAt.Add(loginDelay(u.FailedLogins)))
