@@ -2,27 +2,33 @@
 // authenticated read fares while a storm of logins keeps every password
 // hashing slot busy.
 //
-// It runs three phases, on loopback only:
+// It runs a warm-up (-warmup, -read-c clients on the read, not measured),
+// then these phases of -d each, on loopback only (-phases picks and orders
+// them):
 //
-//  1. warm-up: -read-c clients on the read, not measured (-warmup);
-//  2. baseline: the same read alone, measured (-baseline; 0 skips it);
-//  3. storm: for -d, -login-c clients send POST -login in a loop, each body
-//     {"email":"storm-<random>@example.com","password":"<random>"}, an
-//     unknown address every time, so each attempt costs one argon2id
+//   - alone: -read-c clients on the read (GET -read), nothing else;
+//   - polite: the same, while -login-c clients send POST -login in a loop,
+//     each body {"email":"storm-<random>@example.com","password":"<random>"},
+//     an unknown address every time, so that each attempt costs one argon2id
 //     verification (of the dummy hash) and none is throttled as a repeated
-//     failure; at the same time -read-c clients load the read as in the
-//     baseline.
+//     failure; a client that gets a 503 waits its Retry-After, as a well
+//     behaved client would;
+//   - flood: the same storm, but no client ever waits, as an attacker would:
+//     besides the hashing, the server answers as many 503s as it can.
 //
-// Every client has its own keep-alive connection and sends its next request
-// as soon as the previous answer is read: no back-off, not even for a 503's
-// Retry-After, as an attacker would. It prints one table: for each phase and
-// request, the answers by status with their count, rate and latency (p50,
-// p99, max); then the CPU the server (-pid) and the load generator used in
-// each phase, in cores. With -profile-url it also fetches a CPU profile of the server over
-// the storm, into -profile-out.
+// Every client has its own keep-alive connection and, unless it waits a
+// Retry-After, sends its next request as soon as the previous answer is read.
+// It prints one table: for each phase and request, the answers by status with
+// their count, rate and latency (p50, p99, max); then the CPU the server
+// (-pid) and the load generator used in each phase, in cores. With
+// -profile-url it also fetches a CPU profile of the server over the phase
+// -profile-phase, into -profile-out.
 //
 //	stormload -pid 1234 -read http://127.0.0.1:8080/v1/me -H 'Authorization: Bearer …' \
-//	  -login http://127.0.0.1:8080/v1/auth/login -d 15s -baseline 15s
+//	  -login http://127.0.0.1:8080/v1/auth/login -d 15s
+//
+// stormload -free-ports N prints N free loopback TCP ports, one a line;
+// stormload -gomaxprocs prints the GOMAXPROCS a Go program gets here.
 package main
 
 import (
@@ -56,12 +62,13 @@ func main() {
 	readC := flag.Int("read-c", 8, "clients on the read")
 	loginURL := flag.String("login", "", "URL of the login (POST)")
 	loginC := flag.Int("login-c", 200, "clients in the login storm")
-	dur := flag.Duration("d", 15*time.Second, "length of the storm")
-	baseline := flag.Duration("baseline", 15*time.Second, "length of the read alone, before the storm (0: none)")
-	warm := flag.Duration("warmup", time.Second, "unmeasured read before the baseline")
+	dur := flag.Duration("d", 15*time.Second, "length of each phase")
+	phaseList := flag.String("phases", "alone,polite,flood", "the phases to run, in order, comma-separated")
+	warm := flag.Duration("warmup", time.Second, "unmeasured read before the first phase")
 	timeout := flag.Duration("timeout", 10*time.Second, "per-request timeout")
 	pid := flag.Int("pid", 0, "the server's process id, for its CPU time (0: not measured)")
-	profileURL := flag.String("profile-url", "", "pprof CPU profile URL of the server (…/debug/pprof/profile), fetched over the storm")
+	profileURL := flag.String("profile-url", "", "pprof CPU profile URL of the server (…/debug/pprof/profile)")
+	profilePhase := flag.String("profile-phase", "flood", "the phase -profile-url profiles")
 	profileOut := flag.String("profile-out", "cpu.pprof", "where -profile-url's profile goes")
 	freePorts := flag.Int("free-ports", 0, "print this many free loopback ports and exit")
 	gomaxprocs := flag.Bool("gomaxprocs", false, "print GOMAXPROCS as a Go program started here sees it, and exit")
@@ -78,8 +85,17 @@ func main() {
 		return
 	}
 
-	if *readURL == "" || *loginURL == "" || *readC < 1 || *loginC < 1 || *dur <= 0 || *baseline < 0 || *warm < 0 {
-		fatal(errors.New("want -read and -login URLs, -read-c and -login-c ≥ 1, -d > 0, -baseline and -warmup ≥ 0"))
+	if *readURL == "" || *loginURL == "" || *readC < 1 || *loginC < 1 || *dur <= 0 || *warm < 0 {
+		fatal(errors.New("want -read and -login URLs, -read-c and -login-c ≥ 1, -d > 0, -warmup ≥ 0"))
+	}
+	phases := strings.Split(*phaseList, ",")
+	for _, ph := range phases {
+		if ph != "alone" && ph != "polite" && ph != "flood" {
+			fatal(fmt.Errorf("-phases %q: want alone, polite or flood, comma-separated", *phaseList))
+		}
+	}
+	if *profileURL != "" && !slices.Contains(phases, *profilePhase) {
+		fatal(fmt.Errorf("-profile-phase %q is not one of -phases %q", *profilePhase, *phaseList))
 	}
 	read, err := newRequest(http.MethodGet, *readURL)
 	if err != nil {
@@ -106,33 +122,33 @@ func main() {
 
 	var rows []row
 	var cpu []string
+	var profileErr error
 	if *warm > 0 {
-		runGroup(readClient, read, nil, *readC, *warm)
+		runGroup(readClient, read, nil, false, *readC, *warm)
 	}
-	if *baseline > 0 {
-		cpu = append(cpu, "baseline "+measure(*pid, func() {
-			rows = append(rows, runGroup(readClient, read, nil, *readC, *baseline).rows("baseline", "GET "+read.URL.Path, *readC)...)
+	for _, ph := range phases {
+		cpu = append(cpu, ph+": "+measure(*pid, func() {
+			var wg sync.WaitGroup
+			var readRes, loginRes *result
+			wg.Go(func() { readRes = runGroup(readClient, read, nil, false, *readC, *dur) })
+			if ph != "alone" {
+				wg.Go(func() { loginRes = runGroup(loginClient, login, loginBody, ph == "polite", *loginC, *dur) })
+			}
+			if *profileURL != "" && ph == *profilePhase {
+				wg.Go(func() { profileErr = fetchProfile(*profileURL, *profileOut, *dur) })
+			}
+			wg.Wait()
+			rows = append(rows, readRes.rows(ph, "GET "+read.URL.Path, *readC)...)
+			if loginRes != nil {
+				rows = append(rows, loginRes.rows(ph, "POST "+login.URL.Path, *loginC)...)
+			}
 		}))
 	}
 
-	var profileErr error
-	cpu = append(cpu, "storm "+measure(*pid, func() {
-		var wg sync.WaitGroup
-		var readRes, loginRes *result
-		wg.Go(func() { readRes = runGroup(readClient, read, nil, *readC, *dur) })
-		wg.Go(func() { loginRes = runGroup(loginClient, login, loginBody, *loginC, *dur) })
-		if *profileURL != "" {
-			wg.Go(func() { profileErr = fetchProfile(*profileURL, *profileOut, *dur) })
-		}
-		wg.Wait()
-		rows = append(rows, readRes.rows("storm", "GET "+read.URL.Path, *readC)...)
-		rows = append(rows, loginRes.rows("storm", "POST "+login.URL.Path, *loginC)...)
-	}))
-
-	fmt.Printf("%-9s %-20s %7s %-6s %8s %8s %8s %8s %8s\n",
+	fmt.Printf("%-6s %-20s %7s %-6s %8s %8s %8s %8s %8s\n",
 		"phase", "request", "clients", "answer", "count", "per s", "p50 ms", "p99 ms", "max ms")
 	for _, r := range rows {
-		fmt.Printf("%-9s %-20s %7d %-6s %8d %8.1f %8s %8s %8s\n",
+		fmt.Printf("%-6s %-20s %7d %-6s %8d %8.1f %8s %8s %8s\n",
 			r.phase, r.request, r.clients, r.answer, len(r.lat), float64(len(r.lat))/r.elapsed.Seconds(),
 			msOrDash(r.lat, 50), msOrDash(r.lat, 99), msOrDash(r.lat, 100))
 	}
@@ -185,9 +201,10 @@ type result struct {
 }
 
 // runGroup keeps conc clients busy on req for d, each sending its next
-// request as soon as the previous answer has been read, none starting one
+// request as soon as the previous answer has been read (or, if polite and
+// the answer was a 503, once its Retry-After has passed), none starting one
 // after d. body, when not nil, makes each request's body.
-func runGroup(client *http.Client, req *http.Request, body func() []byte, conc int, d time.Duration) *result {
+func runGroup(client *http.Client, req *http.Request, body func() []byte, polite bool, conc int, d time.Duration) *result {
 	start := time.Now()
 	end := start.Add(d)
 	per := make([]result, conc)
@@ -206,10 +223,13 @@ func runGroup(client *http.Client, req *http.Request, body func() []byte, conc i
 					b := body()
 					r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 				}
-				answer, err := do(client, r)
+				answer, wait, err := do(client, r)
 				res.lat[answer] = append(res.lat[answer], time.Since(t0))
 				if err != nil && res.firstErr[answer] == nil {
 					res.firstErr[answer] = err
+				}
+				if polite && wait > 0 {
+					time.Sleep(min(wait, time.Until(end)))
 				}
 			}
 		})
@@ -230,25 +250,30 @@ func runGroup(client *http.Client, req *http.Request, body func() []byte, conc i
 }
 
 // do sends req and reads the whole answer, so that the connection is reused,
-// and returns its status code, or "error" with the error.
-func do(client *http.Client, req *http.Request) (string, error) {
+// and returns its status code, or "error" with the error, and for a 503 its
+// Retry-After.
+func do(client *http.Client, req *http.Request) (answer string, retryAfter time.Duration, err error) {
 	resp, err := client.Do(req)
 	if err != nil {
-		return "error", err
+		return "error", 0, err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return "error", err
+		return "error", 0, err
 	}
-	answer := strconv.Itoa(resp.StatusCode)
-	switch {
-	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "":
-		return answer, errors.New("503 without Retry-After")
-	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusServiceUnavailable:
-		return answer, fmt.Errorf("status %d", resp.StatusCode)
+	answer = strconv.Itoa(resp.StatusCode)
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusUnauthorized:
+		return answer, 0, nil
+	case http.StatusServiceUnavailable:
+		secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if err != nil || secs < 1 {
+			return answer, 0, fmt.Errorf("503 with Retry-After %q: want whole seconds", resp.Header.Get("Retry-After"))
+		}
+		return answer, time.Duration(secs) * time.Second, nil
 	}
-	return answer, nil
+	return answer, 0, fmt.Errorf("status %d", resp.StatusCode)
 }
 
 type row struct {
