@@ -30,7 +30,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,6 +38,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rightsize/rightsize/bench/internal/loadkit"
 )
 
 type target struct {
@@ -72,7 +73,7 @@ func main() {
 	flag.Parse()
 
 	if *freePorts > 0 {
-		if err := printFreePorts(*freePorts); err != nil {
+		if err := loadkit.PrintFreePorts(*freePorts); err != nil {
 			fatal(err)
 		}
 		return
@@ -99,9 +100,9 @@ func main() {
 	for left := *dur; left > 0; left -= *slice {
 		d := min(left, *slice)
 		for _, t := range targets {
-			cpu0, err0 := cpuTime(t.pid)
+			cpu0, err0 := loadkit.CPUTime(t.pid)
 			run(t, t, *conc, d)
-			cpu1, err1 := cpuTime(t.pid)
+			cpu1, err1 := loadkit.CPUTime(t.pid)
 			t.cpu += cpu1 - cpu0
 			t.cpuErr = errors.Join(t.cpuErr, err0, err1)
 		}
@@ -115,7 +116,7 @@ func main() {
 		slices.Sort(lat)
 		fmt.Printf("target=%s requests=%d errors=%d rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f",
 			t.name, len(lat), t.errors, float64(len(lat))/t.elapsed.Seconds(),
-			ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
+			ms(loadkit.Percentile(lat, 50)), ms(loadkit.Percentile(lat, 99)), ms(loadkit.Percentile(lat, 100)))
 		switch {
 		case t.pid == 0 || len(lat) == 0:
 		case t.cpuErr != nil:
@@ -140,7 +141,7 @@ func parseTarget(spec string, conc int, timeout time.Duration) (*target, error) 
 	if err != nil || u.Host == "" || u.Scheme != "http" {
 		return nil, fmt.Errorf("-target %q: want an absolute http URL", spec)
 	}
-	if err := checkLoopback(u.Hostname()); err != nil {
+	if err := loadkit.CheckLoopback(u.Hostname()); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
@@ -226,77 +227,7 @@ func do(client *http.Client, req *http.Request) error {
 	return nil
 }
 
-// percentile returns the p-th percentile (nearest rank) of sorted.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p/100+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// cpuTime is the user and system CPU time process pid has used, from
-// /proc/PID/stat; 0 when pid is 0.
-func cpuTime(pid int) (time.Duration, error) {
-	if pid == 0 {
-		return 0, nil
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The fields after the command name, which is in parentheses and may
-	// hold spaces: utime and stime are the 12th and 13th of them, in clock
-	// ticks of 1/100 s (USER_HZ, 100 on every Linux platform Go supports).
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	var ticks int64
-	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond, nil
-}
-
-func checkLoopback(host string) error {
-	ips, err := net.LookupIP(host)
-	if err != nil {
-		return err
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return fmt.Errorf("host %q resolves to %v, which is not loopback: load only targets loopback", host, ip)
-		}
-	}
-	return nil
-}
-
-func printFreePorts(n int) error {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	// Hold every listener until all are chosen, so the ports differ.
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		lns = append(lns, ln)
-		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-	}
-	return nil
-}
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "load:", err)

@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -48,6 +47,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rightsize/rightsize/bench/internal/loadkit"
 )
 
 type headerFlags []string
@@ -79,7 +80,7 @@ func main() {
 		fmt.Println(runtime.GOMAXPROCS(0))
 		return
 	case *freePorts > 0:
-		if err := printFreePorts(*freePorts); err != nil {
+		if err := loadkit.PrintFreePorts(*freePorts); err != nil {
 			fatal(err)
 		}
 		return
@@ -173,7 +174,7 @@ func newRequest(method, raw string) (*http.Request, error) {
 	if err != nil || u.Host == "" || u.Scheme != "http" {
 		return nil, fmt.Errorf("%q: want an absolute http URL", raw)
 	}
-	if err := checkLoopback(u.Hostname()); err != nil {
+	if err := loadkit.CheckLoopback(u.Hostname()); err != nil {
 		return nil, err
 	}
 	return http.NewRequest(method, u.String(), nil)
@@ -311,13 +312,13 @@ func (r *result) rows(phase, request string, clients int) []row {
 // measure runs f and describes the CPU the process pid (none when 0) and
 // this one used meanwhile, in cores (CPU seconds per second).
 func measure(pid int, f func()) string {
-	s0, errS0 := cpuTime(pid)
-	l0, errL0 := cpuTime(os.Getpid())
+	s0, errS0 := loadkit.CPUTime(pid)
+	l0, errL0 := loadkit.CPUTime(os.Getpid())
 	t0 := time.Now()
 	f()
 	wall := time.Since(t0).Seconds()
-	s1, errS1 := cpuTime(pid)
-	l1, errL1 := cpuTime(os.Getpid())
+	s1, errS1 := loadkit.CPUTime(pid)
+	l1, errL1 := loadkit.CPUTime(os.Getpid())
 	var parts []string
 	switch {
 	case pid == 0:
@@ -361,73 +362,7 @@ func msOrDash(sorted []time.Duration, p float64) string {
 	if len(sorted) == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f", float64(percentile(sorted, p))/float64(time.Millisecond))
-}
-
-// percentile returns the p-th percentile (nearest rank) of sorted.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	i := int(float64(len(sorted))*p/100+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-// cpuTime is the user and system CPU time process pid has used, from
-// /proc/PID/stat; 0 when pid is 0.
-func cpuTime(pid int) (time.Duration, error) {
-	if pid == 0 {
-		return 0, nil
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// After the command name, in parentheses and possibly with spaces,
-	// utime and stime are the 12th and 13th fields, in 1/100 s ticks.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	var ticks int64
-	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond, nil
-}
-
-func checkLoopback(host string) error {
-	ips, err := net.LookupIP(host)
-	if err != nil {
-		return err
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return fmt.Errorf("host %q resolves to %v, which is not loopback: stormload only targets loopback", host, ip)
-		}
-	}
-	return nil
-}
-
-func printFreePorts(n int) error {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	// Hold every listener until all are chosen, so the ports differ.
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		lns = append(lns, ln)
-		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-	}
-	return nil
+	return fmt.Sprintf("%.2f", float64(loadkit.Percentile(sorted, p))/float64(time.Millisecond))
 }
 
 func fatal(err error) {
