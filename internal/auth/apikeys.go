@@ -44,6 +44,10 @@ func (s *Service) CreateAPIKey(ctx context.Context, userID, sessionID, name, sco
 		if err != nil {
 			return err
 		}
+		// Locked, so that concurrent creations cannot pass the cap together.
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		n, err := countAPIKeys(ctx, tx, userID)
 		if err != nil {
 			return err

@@ -78,3 +78,25 @@ func TestConcurrentRefreshWithOneToken(t *testing.T) {
 		t.Errorf("got %d successful refreshes with one token, want exactly 1", ok)
 	}
 }
+
+// Concurrent key creations cannot pass the per-user cap together.
+func TestConcurrentKeyCreationsKeepTheCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.addUser(t, "ada@example.com", oldPassword, true)
+	access, _ := b.login(t, "ada@example.com", oldPassword)
+	var wg sync.WaitGroup
+	errs := make([]error, 30)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = b.Do("POST", "/v1/api-keys", access, map[string]string{"name": "k"})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Count(t, `SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL`); n != 20 {
+		t.Errorf("live keys after 30 concurrent creations: got %d, want the cap, 20", n)
+	}
+}

@@ -349,6 +349,14 @@ func insertAPIKey(ctx context.Context, q database.Querier, k APIKey, secretHash,
 	return err
 }
 
+// lockUser locks the user's row until tx ends (a no-op UPDATE: portable,
+// and on PostgreSQL it waits for a concurrent holder), so that checks made
+// under it, such as a count against a cap, hold until commit.
+func lockUser(ctx context.Context, tx *database.Tx, id string) error {
+	_, err := tx.Exec(ctx, `UPDATE users SET updated_at = updated_at WHERE id = $1`, id)
+	return err
+}
+
 // countAPIKeys counts a user's live keys.
 func countAPIKeys(ctx context.Context, q database.Querier, userID string) (int, error) {
 	var n int
