@@ -100,6 +100,9 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password
 	if err := v.Err(); err != nil {
 		return err
 	}
+	if err := s.acctLimit.Check("password:" + userID); err != nil {
+		return err
+	}
 	u, err := s.liveLogin(ctx, s.db, userID, sessionID)
 	if err != nil {
 		return err
@@ -218,7 +221,8 @@ func printableASCII(s string) bool {
 // letters, digits and inner hyphens: not a [literal] or a single label.
 func domainName(d string) bool {
 	labels := strings.Split(d, ".")
-	if len(labels) < 2 || len(d) > 253 {
+	// A last label of digits is an IP address (or no domain at all).
+	if len(labels) < 2 || len(d) > 253 || strings.Trim(labels[len(labels)-1], "0123456789") == "" {
 		return false
 	}
 	for _, l := range labels {

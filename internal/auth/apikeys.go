@@ -40,12 +40,13 @@ func (s *Service) CreateAPIKey(ctx context.Context, userID, sessionID, name, sco
 	secret, secretHash := newToken(authn.APIKeyPrefix)
 	k = APIKey{ID: id.New("key"), UserID: userID, Name: name, Prefix: secret[:len(authn.APIKeyPrefix)+6], Scope: scope, CreatedAt: now()}
 	err = s.db.Transact(ctx, func(tx *database.Tx) error {
-		u, err := s.liveLogin(ctx, tx, userID, sessionID)
-		if err != nil {
+		// Locked first: concurrent creations cannot pass the cap together,
+		// and a reset or logout racing this one is seen by liveLogin.
+		if err := lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
-		// Locked, so that concurrent creations cannot pass the cap together.
-		if err := lockUser(ctx, tx, userID); err != nil {
+		u, err := s.liveLogin(ctx, tx, userID, sessionID)
+		if err != nil {
 			return err
 		}
 		n, err := countAPIKeys(ctx, tx, userID)

@@ -41,7 +41,7 @@ func (c *Config) Vars() []config.Var {
 		{
 			Name: "RATE_LIMIT_ACCOUNT", Default: "5/min",
 			Want:        ratelimit.RateSyntax,
-			Description: "Attempts allowed per email address (per account) on signup, login and password reset, as EVENTS/PERIOD, whatever IP they come from.",
+			Description: "Per email address (per account), as EVENTS/PERIOD: signups and password resets whatever IP they come from, and failed logins per address and client IP (successes never count).",
 			Parse:       config.Func(&c.RateLimitAccount, ratelimit.ParseRate),
 		},
 	}

@@ -136,7 +136,7 @@ func plainAddress(email string) bool {
 	}
 	domain := email[strings.LastIndexByte(email, '@')+1:]
 	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
+	if len(labels) < 2 || strings.Trim(labels[len(labels)-1], "0123456789") == "" {
 		return false
 	}
 	for _, l := range labels {

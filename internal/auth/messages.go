@@ -71,7 +71,7 @@ func passwordChangedMessage(u User, publicURL string) mail.Message {
 func passwordResetMessage(u User, revokedKeys int64, publicURL string) mail.Message {
 	what := "Your password was reset with a link sent to this address. Every login was signed out"
 	if revokedKeys > 0 {
-		what += fmt.Sprintf(", and %d API key(s) made since the last password change, or by those logins, were revoked: make new ones if they were yours", revokedKeys)
+		what += fmt.Sprintf(", and all %d API key(s) of the account were revoked: make new ones for the integrations that are yours", revokedKeys)
 	}
 	return securityMessage(u, "Your password was reset", what+".", publicURL)
 }

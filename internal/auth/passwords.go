@@ -67,8 +67,8 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) (strin
 
 // ResetPassword sets a new password with the token of a reset link, marks
 // the email verified (the link proved it), signs out every login, revokes
-// the API keys made since the password was last set or by those logins
-// (someone else may hold the account), and mails the owner. An
+// every API key (someone else may hold the account, and may have made one),
+// and mails the owner. An
 // unknown, used or expired token is an *apperr.ValidationError on "token";
 // an unacceptable password one on "new_password".
 func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
@@ -99,9 +99,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 		if err := markEmailVerified(ctx, tx, u.ID, now()); err != nil {
 			return err
 		}
-		// Before the new password and the revocations: it reads when the
-		// password was last set, and which logins are live.
-		revoked, err := revokeSuspectKeys(ctx, tx, u.ID, now())
+		revoked, err := revokeAllKeys(ctx, tx, u.ID, now())
 		if err != nil {
 			return err
 		}
@@ -126,6 +124,11 @@ func (s *Service) setPassword(ctx context.Context, userID, pw, keepSession strin
 	}
 	t := now()
 	return s.db.Transact(ctx, func(tx *database.Tx) error {
+		// First, so that a key created or a login started meanwhile waits
+		// for this change rather than slipping past its revocations.
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		if also != nil {
 			if err := also(tx); err != nil {
 				return err

@@ -289,14 +289,12 @@ func revokeSessionOf(ctx context.Context, q database.Querier, userID, id string,
 	return nil
 }
 
-// revokeSuspectKeys revokes, for a password reset, the live keys of a user
-// made since the password was last set, or by a login still live: what
-// someone holding the account could have made.
-func revokeSuspectKeys(ctx context.Context, q database.Querier, userID string, now time.Time) (int64, error) {
-	res, err := q.Exec(ctx, `UPDATE api_keys SET revoked_at = $2
-		WHERE user_id = $1 AND revoked_at IS NULL AND (
-			created_at >= COALESCE((SELECT password_changed_at FROM users WHERE id = $1), created_at)
-			OR session_id IN (SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL))`, userID, now)
+// revokeAllKeys revokes every live key of a user, for a password reset: a
+// reset means someone else may hold the account, and whoever held it could
+// have made a key from any login, then changed the password or logged out
+// to hide it. It returns how many it revoked.
+func revokeAllKeys(ctx context.Context, q database.Querier, userID string, now time.Time) (int64, error) {
+	res, err := q.Exec(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, now)
 	if err != nil {
 		return 0, err
 	}
