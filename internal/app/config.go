@@ -54,7 +54,7 @@ func (s *settings) Vars() []config.Var {
 		{
 			Name: "RATE_LIMIT_BAD_CREDENTIALS", Default: "30/min",
 			Want:        ratelimit.RateSyntax,
-			Description: "Rejected credentials (a bad, expired or revoked access token or API key) allowed per client IP on the authenticated routes, as EVENTS/PERIOD. Past it, every request of that IP carrying a credential gets 429 before the credential is checked; accepted credentials never count.",
+			Description: "Rejected credentials (a bad, expired or revoked access token or API key) allowed per client IP on the authenticated routes, as EVENTS/PERIOD. Past it, that IP's requests with an API key or a failing token get 429 before any lookup; an access token that verifies (checked locally) still gets through, so honest clients behind the same NAT keep working. Accepted credentials never count.",
 			Parse:       config.Func(&s.RateLimitBadCredentials, ratelimit.ParseRate),
 		},
 	}
