@@ -217,7 +217,7 @@ func TestTokenResponsesAreNotStored(t *testing.T) {
 	r := s.Call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": pw, "name": "Grace"})
 	want(r, "signup")
 	tok := apptest.LinkToken(t, string(s.WaitMail(t, email, "verify").Body), "/verify-email")
-	want(s.Call(t, "POST", "/v1/auth/verify-email", "", map[string]string{"token": tok}), "verify-email")
+	want(s.Call(t, "POST", "/v1/auth/verify-email", "", map[string]string{"token": tok, "password": pw}), "verify-email")
 	login := s.Call(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": pw})
 	if login.Status != http.StatusOK {
 		t.Fatalf("login: got %d %v", login.Status, login.Body)

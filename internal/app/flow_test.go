@@ -46,8 +46,9 @@ func TestAccountFlow(t *testing.T) {
 
 			s.Want(t, http.StatusForbidden, "POST", "/v1/auth/login", "",
 				map[string]string{"email": "ada@example.com", "password": "correct horse battery"})
-			s.Want(t, http.StatusOK, "POST", "/v1/auth/verify-email", "", map[string]string{"token": verifyToken})
-			s.Want(t, http.StatusBadRequest, "POST", "/v1/auth/verify-email", "", map[string]string{"token": verifyToken})
+			verify := map[string]string{"token": verifyToken, "password": "correct horse battery"}
+			s.Want(t, http.StatusOK, "POST", "/v1/auth/verify-email", "", verify)
+			s.Want(t, http.StatusBadRequest, "POST", "/v1/auth/verify-email", "", verify)
 
 			s.Want(t, http.StatusUnauthorized, "POST", "/v1/auth/login", "",
 				map[string]string{"email": "ada@example.com", "password": "wrong horse battery"})
@@ -98,7 +99,7 @@ func signupAndLogin(t *testing.T, s *apptest.Server, email string) map[string]an
 	const pw = "a long enough passphrase"
 	s.Want(t, http.StatusAccepted, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": pw, "name": "Test"})
 	tok := apptest.LinkToken(t, string(s.WaitMail(t, email, "verify").Body), "/verify-email")
-	s.Want(t, http.StatusOK, "POST", "/v1/auth/verify-email", "", map[string]string{"token": tok})
+	s.Want(t, http.StatusOK, "POST", "/v1/auth/verify-email", "", map[string]string{"token": tok, "password": pw})
 	return s.Want(t, http.StatusOK, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": pw})
 }
 

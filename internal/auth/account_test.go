@@ -149,7 +149,7 @@ func TestSignupTakenEmail(t *testing.T) {
 			// Verified: an unverified account is replaced by a new signup
 			// instead (TestSignupAgainReplacesPendingAccount).
 			verify := apptest.LinkToken(t, string(b.WaitMail(t, "ada@x.com", "verify").Body), "/verify-email")
-			b.Want(t, http.StatusOK, "POST", "/v1/auth/verify-email", "", map[string]string{"token": verify})
+			b.Want(t, http.StatusOK, "POST", "/v1/auth/verify-email", "", map[string]string{"token": verify, "password": oldPassword})
 
 			again := signup(tt.email, "Mallory")
 			m := b.WaitMail(t, "ada@x.com", "You already have an account")

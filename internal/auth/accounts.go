@@ -119,14 +119,38 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password
 }
 
 // VerifyEmail uses up a verification token and marks its account's address
-// verified. An unknown, used or expired token is an *apperr.ValidationError
-// on "token".
-func (s *Service) VerifyEmail(ctx context.Context, token string) error {
-	if err := checkTokenField("token", token); err != nil {
+// verified, for whoever proves the account's pending password too. The
+// password is what makes the link safe to click: someone who signed up with
+// another person's address, even after them, sets a password the owner
+// does not know, so the owner's click cannot verify an account the
+// squatter would then log in to. An unknown, used or expired token is an
+// *apperr.ValidationError on "token"; a wrong password one on "password",
+// whose message tells the owner to sign up again, which sets their own.
+func (s *Service) VerifyEmail(ctx context.Context, token, password string) error {
+	var v apperr.Validation
+	checkToken(&v, "token", token)
+	v.Check(password != "", "password", "is required")
+	v.Check(utf8.RuneCountInString(password) <= maxPasswordRunes, "password", "is too long")
+	if err := v.Err(); err != nil {
 		return err
 	}
+	u, err := emailTokenUser(ctx, s.db, hashToken(token), purposeVerify, now())
+	if errors.Is(err, apperr.ErrNotFound) {
+		return invalidToken("token")
+	}
+	if err != nil {
+		return err
+	}
+	ok, _, err := verifyPassword(ctx, password, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		v.Add("password", "is not the password this account was signed up with: sign up again with this address to choose it, and use the newest link")
+		return v.Err()
+	}
 	t := now()
-	err := s.db.Transact(ctx, func(tx *database.Tx) error {
+	err = s.db.Transact(ctx, func(tx *database.Tx) error {
 		userID, err := useEmailToken(ctx, tx, hashToken(token), purposeVerify, t)
 		if err != nil {
 			return err

@@ -73,14 +73,15 @@ func (s *Service) signup() http.Handler {
 
 func (s *Service) verifyEmail() http.Handler {
 	type request struct {
-		Token string `json:"token"`
+		Token    string `json:"token"`
+		Password string `json:"password"`
 	}
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		in, err := httpx.Decode[request](r)
 		if err != nil {
 			return err
 		}
-		if err := s.VerifyEmail(r.Context(), in.Token); err != nil {
+		if err := s.VerifyEmail(r.Context(), in.Token, in.Password); err != nil {
 			return err
 		}
 		httpx.Encode(w, http.StatusOK, accepted{Status: "verified", Detail: "Your email address is verified. You can log in."})

@@ -242,12 +242,13 @@ func TestSignUpWithoutHTTP(t *testing.T) {
 	if got := b.jobArgs(t, mail.SendArgs{}.Kind()); len(got) != 0 {
 		t.Errorf("mail jobs after a second signup: got %q, want none", got)
 	}
-	wantErr(t, b.s.VerifyEmail(ctx, oldToken), apperr.ErrInvalid, "token")
+	wantErr(t, b.s.VerifyEmail(ctx, oldToken, "yet another passphrase"), apperr.ErrInvalid, "token")
 
 	token := b.emailToken(t, u.ID, purposeVerify)
-	wantErr(t, b.s.VerifyEmail(ctx, "not-a-token"), apperr.ErrInvalid, "token")
-	wantErr(t, b.s.VerifyEmail(ctx, token), nil)
-	wantErr(t, b.s.VerifyEmail(ctx, token), apperr.ErrInvalid, "token")
+	wantErr(t, b.s.VerifyEmail(ctx, "not-a-token", "yet another passphrase"), apperr.ErrInvalid, "token")
+	wantErr(t, b.s.VerifyEmail(ctx, token, opsPassword), apperr.ErrInvalid, "password") // the first signup's: replaced
+	wantErr(t, b.s.VerifyEmail(ctx, token, "yet another passphrase"), nil)
+	wantErr(t, b.s.VerifyEmail(ctx, token, "yet another passphrase"), apperr.ErrInvalid, "token")
 	_, err = b.s.LogIn(ctx, email, opsPassword, "192.0.2.1")
 	wantErr(t, err, apperr.ErrUnauthenticated)
 	tokens, err := b.s.LogIn(ctx, email, "yet another passphrase", "192.0.2.1")

@@ -46,7 +46,8 @@ type page struct {
 
 // devPages lists the development pages by path.
 var devPages = map[string]page{
-	"GET /verify-email": {Title: "Verify your email", Endpoint: "/v1/auth/verify-email", Button: "Verify"},
+	"GET /verify-email": {Title: "Verify your email", Endpoint: "/v1/auth/verify-email", Button: "Verify",
+		Fields: []pageField{{"password", "The password you signed up with", "password", "current-password"}}},
 	"GET /reset-password": {Title: "Choose a new password", Endpoint: "/v1/auth/password-reset/confirm", Button: "Set password",
 		Fields: []pageField{{"new_password", "New password", "password", "new-password"}}},
 	"GET /login": {Title: "Log in", Endpoint: "/v1/auth/login", Button: "Log in",
