@@ -179,8 +179,11 @@ type ProfileChange struct {
 }
 
 // UpdateProfile applies change to the account and returns it as it is
-// then. A bad field is an *apperr.ValidationError naming it.
-func (s *Service) UpdateProfile(ctx context.Context, userID string, change ProfileChange) (User, error) {
+// then. Called for a login (sessionID not ""), the login must be live, since
+// the name goes into the account's security mail; an API key (sessionID "")
+// is checked by its scope. A bad field is an *apperr.ValidationError naming
+// it.
+func (s *Service) UpdateProfile(ctx context.Context, userID, sessionID string, change ProfileChange) (User, error) {
 	var v apperr.Validation
 	if change.Name != nil {
 		name := strings.TrimSpace(*change.Name)
@@ -192,6 +195,11 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, change Profi
 	}
 	var u User
 	err := s.db.Transact(ctx, func(tx *database.Tx) error {
+		if sessionID != "" {
+			if _, err := s.liveLogin(ctx, tx, userID, sessionID); err != nil {
+				return err
+			}
+		}
 		if change.Name != nil {
 			if err := updateName(ctx, tx, userID, *change.Name, now()); err != nil {
 				return err

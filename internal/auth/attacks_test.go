@@ -36,6 +36,7 @@ func TestRevokedLoginCannotDoSensitiveThings(t *testing.T) {
 		{"POST", "/v1/me/password", map[string]string{"current_password": oldPassword, "new_password": newPassword}},
 		{"DELETE", "/v1/me", map[string]string{"password": oldPassword}},
 		{"GET", "/v1/me/sessions", nil},
+		{"PATCH", "/v1/me", map[string]string{"name": "Revoked"}},
 	}
 	for _, a := range sensitive {
 		r := b.Call(t, a.method, a.path, access, a.body)

@@ -191,7 +191,7 @@ func (s *Service) updateMe() http.Handler {
 		if err != nil {
 			return err
 		}
-		u, err := s.UpdateProfile(r.Context(), p.UserID, ProfileChange{Name: in.Name})
+		u, err := s.UpdateProfile(r.Context(), p.UserID, p.SessionID, ProfileChange{Name: in.Name})
 		if err != nil {
 			return err
 		}
