@@ -67,8 +67,8 @@ type Service struct {
 	// mail-bombed from many IPs.
 	ipLimit   *ratelimit.Limiter
 	acctLimit *ratelimit.Limiter
-	// failing remembers, for maxLoginDelay after a failure, which clients
-	// (account and IP) have been failing, whom the account's delay slows.
+	// failing remembers which clients (account and IP) have been failing,
+	// whom the account's delay slows.
 	failing *ratelimit.Limiter
 	proxies int
 	// devPages serves the pages the mailed links open (development only).
@@ -90,17 +90,19 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 	// an unknown email costs what every later one does.
 	go dummyVerify(context.Background(), "")
 	return &Service{
-		db:           d.DB,
-		jobs:         d.Jobs,
-		keys:         d.Keys,
-		mailer:       d.Mailer,
-		logger:       d.Logger,
-		publicURL:    d.Config.PublicURL,
-		accessTTL:    cfg.AccessTokenTTL,
-		refreshTTL:   cfg.RefreshTokenTTL,
-		ipLimit:      ratelimit.New(cfg.RateLimitAuth, ratelimit.MaxKeys),
-		acctLimit:    ratelimit.New(cfg.RateLimitAccount, ratelimit.MaxKeys),
-		failing:      ratelimit.New(ratelimit.Rate{Events: 1, Per: maxLoginDelay}, ratelimit.MaxKeys),
+		db:         d.DB,
+		jobs:       d.Jobs,
+		keys:       d.Keys,
+		mailer:     d.Mailer,
+		logger:     d.Logger,
+		publicURL:  d.Config.PublicURL,
+		accessTTL:  cfg.AccessTokenTTL,
+		refreshTTL: cfg.RefreshTokenTTL,
+		ipLimit:    ratelimit.New(cfg.RateLimitAuth, ratelimit.MaxKeys),
+		acctLimit:  ratelimit.New(cfg.RateLimitAccount, ratelimit.MaxKeys),
+		// Each failure extends the memory by maxLoginDelay, up to an hour
+		// ahead: a lone failure is remembered 15 min, repeated ones longer.
+		failing:      ratelimit.New(ratelimit.Rate{Events: 4, Per: 4 * maxLoginDelay}, ratelimit.MaxKeys),
 		proxies:      d.Config.TrustedProxyCount,
 		keyPager:     httpx.NewPager(d.Config.CursorSecret, "api-keys"),
 		sessionPager: httpx.NewPager(d.Config.CursorSecret, "sessions"),
