@@ -56,7 +56,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, userID, sessionID, name, sco
 		if n >= maxAPIKeys {
 			return apperr.Errorf(apperr.ErrConflict, "you have %d API keys, the most allowed: revoke one first", n)
 		}
-		if err := insertAPIKey(ctx, tx, k, secretHash, sessionID); err != nil {
+		if err := insertAPIKey(ctx, tx, k, secretHash); err != nil {
 			return err
 		}
 		return s.mailTx(ctx, tx, keyCreatedMessage(u, k, s.publicURL))

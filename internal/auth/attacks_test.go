@@ -51,9 +51,9 @@ func TestRevokedLoginCannotDoSensitiveThings(t *testing.T) {
 	b.Want(t, http.StatusOK, "GET", "/v1/me/sessions", live, nil)
 }
 
-// A reset means someone else may hold the account: it revokes the keys made
-// since the password was last set and those of the logins it ends, and
-// mails the owner, as do a key's creation and a password change.
+// A reset means someone else may hold the account: it revokes every API key,
+// even one whose maker then changed the password and logged out to hide it,
+// and mails the owner, as do a key's creation and a password change.
 func TestResetRevokesKeysAndMailsTheOwner(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -64,8 +64,8 @@ func userByID(ctx context.Context, q database.Querier, id string) (User, error) 
 // insertUser returns an error for which database.IsUniqueViolation is true if
 // the email is taken.
 func insertUser(ctx context.Context, q database.Querier, u User) error {
-	_, err := q.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at, password_changed_at)
-		VALUES ($1, $2, $3, $4, $5, $5, $5)`, u.ID, u.Email, u.Name, u.PasswordHash, u.CreatedAt)
+	_, err := q.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)`, u.ID, u.Email, u.Name, u.PasswordHash, u.CreatedAt)
 	return err
 }
 
@@ -74,7 +74,7 @@ func insertUser(ctx context.Context, q database.Querier, u User) error {
 // address has no such account (none, or a verified one).
 func replacePending(ctx context.Context, q database.Querier, email, name, hash string, now time.Time) (string, error) {
 	var id string
-	err := q.QueryRow(ctx, `UPDATE users SET name = $2, password_hash = $3, updated_at = $4, password_changed_at = $4
+	err := q.QueryRow(ctx, `UPDATE users SET name = $2, password_hash = $3, updated_at = $4
 		WHERE email = $1 AND email_verified_at IS NULL RETURNING id`, email, name, hash, now).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("pending account %s: %w", email, apperr.ErrNotFound)
@@ -118,7 +118,7 @@ func updatePasswordHash(ctx context.Context, q database.Querier, id, hash string
 // setPasswordHash stores the hash of a new password, and starts the count of
 // failed logins over.
 func setPasswordHash(ctx context.Context, q database.Querier, id, hash string, now time.Time) error {
-	_, err := q.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3, password_changed_at = $3,
+	_, err := q.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3,
 		failed_logins = 0, last_failed_login_at = NULL WHERE id = $1`, id, hash, now)
 	return err
 }
@@ -340,10 +340,9 @@ func scanAPIKey(row interface{ Scan(...any) error }) (APIKey, error) {
 	return k, nil
 }
 
-// insertAPIKey stores a key made by the login sessionID.
-func insertAPIKey(ctx context.Context, q database.Querier, k APIKey, secretHash, sessionID string) error {
-	_, err := q.Exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, scope, secret_hash, session_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, k.ID, k.UserID, k.Name, k.Prefix, k.Scope, secretHash, sessionID, k.CreatedAt)
+func insertAPIKey(ctx context.Context, q database.Querier, k APIKey, secretHash string) error {
+	_, err := q.Exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, scope, secret_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.ID, k.UserID, k.Name, k.Prefix, k.Scope, secretHash, k.CreatedAt)
 	return err
 }
 
