@@ -36,13 +36,20 @@ type sendVerificationWorker struct {
 
 func (w *sendVerificationWorker) Work(ctx context.Context, job *river.Job[SendVerificationArgs]) error {
 	u, err := userByID(ctx, w.db, job.Args.UserID)
+	return w.sendVerification(ctx, u, err)
+}
+
+// sendVerification mails u a verification link, given u as looked up: an
+// account that is gone (deleted, purged, never there) or verified meanwhile
+// (by a reset link) gets nothing, and nobody is told.
+func (m tokenMailer) sendVerification(ctx context.Context, u User, err error) error {
 	if errors.Is(err, apperr.ErrNotFound) || (err == nil && u.EmailVerifiedAt != nil) {
-		return nil // deleted, or verified by a reset link meanwhile
+		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return w.send(ctx, u, purposeVerify, verifyTokenTTL, "/verify-email", verifyMessage)
+	return m.send(ctx, u, purposeVerify, verifyTokenTTL, "/verify-email", verifyMessage)
 }
 
 // ResendVerificationArgs asks for a fresh verification link to be mailed to
@@ -62,13 +69,7 @@ type resendVerificationWorker struct {
 
 func (w *resendVerificationWorker) Work(ctx context.Context, job *river.Job[ResendVerificationArgs]) error {
 	u, err := userByEmail(ctx, w.db, job.Args.Email)
-	if errors.Is(err, apperr.ErrNotFound) || (err == nil && u.EmailVerifiedAt != nil) {
-		return nil // nothing to send, and nothing to tell anyone
-	}
-	if err != nil {
-		return err
-	}
-	return w.send(ctx, u, purposeVerify, verifyTokenTTL, "/verify-email", verifyMessage)
+	return w.sendVerification(ctx, u, err)
 }
 
 // PasswordResetArgs asks for a reset link to be mailed to Email, if it is an
