@@ -208,6 +208,7 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger, reg pro
 		DSN:             cfg.DBDSN,
 		MaxOpenConns:    cfg.DBMaxOpenConns,
 		MaxIdleConns:    cfg.DBMaxIdleConns,
+		ConnMaxIdleTime: cfg.DBConnMaxIdleTime,
 		ConnMaxLifetime: cfg.DBConnMaxLifetime,
 		QueryTimeout:    cfg.QueryTimeout,
 		SlowQuery:       cfg.SlowQuery,

@@ -103,6 +103,7 @@ type Config struct {
 	AutoMigrate       bool          // AUTO_MIGRATE
 	DBMaxOpenConns    int           // DB_MAX_OPEN_CONNS
 	DBMaxIdleConns    int           // DB_MAX_IDLE_CONNS, never more than DBMaxOpenConns
+	DBConnMaxIdleTime time.Duration // DB_CONN_MAX_IDLE_TIME, 0 for no limit
 	DBConnMaxLifetime time.Duration // DB_CONN_MAX_LIFETIME, 0 for no limit
 
 	// Services is SERVICES: lowercase, distinct names in the order given, or
@@ -310,11 +311,12 @@ func (c *Config) Check(k *Checks) {
 	if k.Parsed("SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT") && c.ShutdownDelay >= c.ShutdownTimeout {
 		k.Fail("SHUTDOWN_DELAY", fmt.Sprintf("a duration of zero or more, less than SHUTDOWN_TIMEOUT (%s)", c.ShutdownTimeout))
 	}
-	if k.Parsed("DB_MAX_IDLE_CONNS", "DB_MAX_OPEN_CONNS") && c.DBMaxIdleConns > c.DBMaxOpenConns {
-		if k.Given("DB_MAX_IDLE_CONNS") {
-			k.Fail("DB_MAX_IDLE_CONNS", fmt.Sprintf("an integer from 0 to DB_MAX_OPEN_CONNS (%d)", c.DBMaxOpenConns))
-		} else {
+	if k.Parsed("DB_MAX_IDLE_CONNS", "DB_MAX_OPEN_CONNS") {
+		switch {
+		case !k.Given("DB_MAX_IDLE_CONNS"):
 			c.DBMaxIdleConns = c.DBMaxOpenConns
+		case c.DBMaxIdleConns > c.DBMaxOpenConns:
+			k.Fail("DB_MAX_IDLE_CONNS", fmt.Sprintf("an integer from 0 to DB_MAX_OPEN_CONNS (%d)", c.DBMaxOpenConns))
 		}
 	}
 	switch {

@@ -171,10 +171,16 @@ func (c *Config) Vars() []Var {
 			Parse:       Int(&c.DBMaxOpenConns, 1, math.MaxInt),
 		},
 		{
-			Name: "DB_MAX_IDLE_CONNS", Default: "5",
+			Name: "DB_MAX_IDLE_CONNS", Default: "",
 			Want:        "an integer from 0 to DB_MAX_OPEN_CONNS",
-			Description: "Most idle database connections kept. When unset it is lowered to DB_MAX_OPEN_CONNS if that is smaller.",
+			Description: "Most idle database connections kept. Unset, it is DB_MAX_OPEN_CONNS: a smaller number closes and reopens connections on every burst above it, which costs PostgreSQL a new backend each time.",
 			Parse:       Int(&c.DBMaxIdleConns, 0, math.MaxInt),
+		},
+		{
+			Name: "DB_CONN_MAX_IDLE_TIME", Default: "5m",
+			Want:        "a duration of zero or more, such as 5m",
+			Description: "Longest a database connection stays idle before it is closed; 0 keeps idle connections.",
+			Parse:       Duration(&c.DBConnMaxIdleTime, 0, math.MaxInt64),
 		},
 		{
 			Name: "DB_CONN_MAX_LIFETIME", Default: "30m",

@@ -41,6 +41,7 @@ type Options struct {
 	DSN             string
 	MaxOpenConns    int
 	MaxIdleConns    int
+	ConnMaxIdleTime time.Duration
 	ConnMaxLifetime time.Duration
 	// QueryTimeout bounds every query that reaches the database; the caller's
 	// own deadline wins when it is sooner.
@@ -92,6 +93,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	}
 	sqlDB.SetMaxOpenConns(o.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(o.MaxIdleConns)
+	sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
 	sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
 
 	db := &DB{
