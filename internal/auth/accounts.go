@@ -284,7 +284,40 @@ func checkName(v *apperr.Validation, field, name string) {
 		v.Add(field, "must be 1 to 100 characters")
 	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
 		v.Add(field, "must be one line of printable characters")
+	case strings.ContainsRune(name, utf8.RuneError):
+		v.Add(field, "must be valid UTF-8") // encoding/json turns invalid bytes into U+FFFD
+	case strings.IndexFunc(name, blank) >= 0 || strings.TrimSpace(name) == "":
+		v.Add(field, "must not hold characters that show as blank")
+	case maxCombining(name) > 3:
+		v.Add(field, "must not stack more than 3 combining marks on a character")
 	}
+}
+
+// blank reports runes that unicode.IsPrint accepts but that render as
+// nothing, so a name made of them looks empty in mail and in a UI.
+func blank(r rune) bool {
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0', // Hangul fillers (letters)
+		'\u2800': // Braille pattern blank (a symbol)
+		return true
+	}
+	return false
+}
+
+// maxCombining is the longest run of combining marks in s: one or two
+// accents are real writing, a stack of them is "Zalgo" text that spills
+// over the lines around it.
+func maxCombining(s string) int {
+	most, run := 0, 0
+	for _, r := range s {
+		if unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) {
+			run++
+			most = max(most, run)
+		} else {
+			run = 0
+		}
+	}
+	return most
 }
 
 // checkToken checks the shape of a token from a client: ours are 43

@@ -70,7 +70,13 @@ func (s *Service) CreateAPIKey(ctx context.Context, userID, sessionID, name, sco
 // APIKeys returns up to limit live keys of a user, newest first, with IDs
 // below before ("" for the first page).
 func (s *Service) APIKeys(ctx context.Context, userID, before string, limit int) ([]APIKey, error) {
-	return listAPIKeys(ctx, s.db, userID, before, limit)
+	keys, err := listAPIKeys(ctx, s.db, userID, before, limit)
+	if err == nil && len(keys) == 0 {
+		// An access token outlives a deleted account by up to its lifetime;
+		// its empty list must not look like an account's.
+		_, err = s.User(ctx, userID)
+	}
+	return keys, err
 }
 
 // RevokeAPIKey revokes a key of the user's. Called for a login, sessionID

@@ -244,6 +244,11 @@ func TestHostileNamesRefused(t *testing.T) {
 		"Ada\u200b",
 		"\u2066Ada",
 		strings.Repeat("a", 101),
+		"\u3164",                          // Hangul filler: a letter that shows as nothing
+		"\u2800\u2800",                    // Braille blank
+		" \u115f ",                        // Hangul choseong filler between spaces
+		"Ada\ufffd",                       // what invalid UTF-8 in the JSON decodes to
+		"A" + strings.Repeat("\u0301", 5), // a stack of combining marks
 	} {
 		r := b.Call(t, "POST", "/v1/auth/signup", "", map[string]string{"email": "ada@example.com", "password": oldPassword, "name": name})
 		wantInvalid(t, r, "name")
@@ -251,7 +256,7 @@ func TestHostileNamesRefused(t *testing.T) {
 	if n := b.Count(t, `SELECT COUNT(*) FROM users`); n != 0 {
 		t.Errorf("users after hostile names: got %d, want 0", n)
 	}
-	b.Want(t, http.StatusAccepted, "POST", "/v1/auth/signup", "", map[string]string{"email": "ada@example.com", "password": oldPassword, "name": "Ada Lovelace-Byron (née Byron) ✓ 李"})
+	b.Want(t, http.StatusAccepted, "POST", "/v1/auth/signup", "", map[string]string{"email": "ada@example.com", "password": oldPassword, "name": "Ada Lovelace-Byron (née Byron) ✓ 李 Nguyễn"})
 }
 
 // Addresses: ASCII only, with a real domain name.
@@ -317,8 +322,10 @@ func TestDeleteAccount(t *testing.T) {
 	}
 	b.Want(t, http.StatusNoContent, "DELETE", "/v1/me", access, map[string]string{"password": oldPassword})
 	for _, c := range []struct{ name, bearer string }{{"access token", access}, {"API key", key}} {
-		if r := b.Call(t, "GET", "/v1/me", c.bearer, nil); r.Status != http.StatusUnauthorized {
-			t.Errorf("%s of a deleted account: got %d %v, want 401", c.name, r.Status, r.Body)
+		for _, path := range []string{"/v1/me", "/v1/api-keys", "/v1/me/sessions"} {
+			if r := b.Call(t, "GET", path, c.bearer, nil); r.Status != http.StatusUnauthorized {
+				t.Errorf("GET %s with the %s of a deleted account: got %d %v, want 401", path, c.name, r.Status, r.Body)
+			}
 		}
 	}
 	b.Want(t, http.StatusUnauthorized, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
