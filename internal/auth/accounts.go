@@ -5,12 +5,12 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/id"
+	"github.com/rightsize/rightsize/internal/platform/text"
 )
 
 // SignUp creates an unverified account and queues its verification mail, in
@@ -271,53 +271,13 @@ func domainName(d string) bool {
 	return true
 }
 
-// checkName checks a name: one line of printable text, 1 to 100
-// characters. It refuses control characters (newlines, escape, NUL), and
-// invisible formatting ones (zero-width, bidi overrides), which let a name
-// pose as something else in an email or a page.
+// checkName checks a name: one line of 1 to 100 printable characters that
+// shows as something (text.CheckLine), so that it cannot pose as something
+// else in an email or a page.
 func checkName(v *apperr.Validation, field, name string) {
-	n := utf8.RuneCountInString(name)
-	switch {
-	case !utf8.ValidString(name):
-		v.Add(field, "must be valid UTF-8")
-	case n < 1 || n > 100:
-		v.Add(field, "must be 1 to 100 characters")
-	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
-		v.Add(field, "must be one line of printable characters")
-	case strings.ContainsRune(name, utf8.RuneError):
-		v.Add(field, "must be valid UTF-8") // encoding/json turns invalid bytes into U+FFFD
-	case strings.IndexFunc(name, blank) >= 0 || strings.TrimSpace(name) == "":
-		v.Add(field, "must not hold characters that show as blank")
-	case maxCombining(name) > 3:
-		v.Add(field, "must not stack more than 3 combining marks on a character")
+	if msg := text.CheckLine(name, 100); msg != "" {
+		v.Add(field, msg)
 	}
-}
-
-// blank reports runes that unicode.IsPrint accepts but that render as
-// nothing, so a name made of them looks empty in mail and in a UI.
-func blank(r rune) bool {
-	switch r {
-	case '\u115f', '\u1160', '\u3164', '\uffa0', // Hangul fillers (letters)
-		'\u2800': // Braille pattern blank (a symbol)
-		return true
-	}
-	return false
-}
-
-// maxCombining is the longest run of combining marks in s: one or two
-// accents are real writing, a stack of them is "Zalgo" text that spills
-// over the lines around it.
-func maxCombining(s string) int {
-	most, run := 0, 0
-	for _, r := range s {
-		if unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) {
-			run++
-			most = max(most, run)
-		} else {
-			run = 0
-		}
-	}
-	return most
 }
 
 // checkToken checks the shape of a token from a client: ours are 43
