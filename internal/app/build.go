@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -18,10 +19,12 @@ import (
 
 	"github.com/rightsize/rightsize/internal/auth"
 	"github.com/rightsize/rightsize/internal/jobs"
+	"github.com/rightsize/rightsize/internal/orders"
 	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/idempotency"
 	"github.com/rightsize/rightsize/internal/platform/mail"
 	"github.com/rightsize/rightsize/internal/platform/resilience"
 	"github.com/rightsize/rightsize/internal/platform/telemetry"
@@ -112,15 +115,23 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 		return nil, err
 	}
 	river.AddWorker(jc.Workers(), &mail.SendWorker{Mailer: mailer})
+	// A request holds its key past its own deadline, so that a live one
+	// is never presumed dead and run twice.
+	idem := idempotency.New(db, idempotency.Options{Lease: p.RequestTimeout + 30*time.Second})
+	idem.Workers(jc.Workers())
+	if err := jc.AddPeriodic(idem.Periodic()...); err != nil {
+		return nil, err
+	}
 	a.deps = service.Deps{
-		Config:   p,
-		DB:       db,
-		Jobs:     jc,
-		Keys:     keys,
-		Mailer:   mailer,
-		Logger:   a.logger,
-		Registry: a.registry,
-		Breakers: breakers,
+		Config:      p,
+		DB:          db,
+		Jobs:        jc,
+		Keys:        keys,
+		Mailer:      mailer,
+		Logger:      a.logger,
+		Registry:    a.registry,
+		Breakers:    breakers,
+		Idempotency: idem,
 	}
 
 	for i, def := range cfg.catalog {
@@ -140,7 +151,37 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 	// The wiring: what one part exports, another declares and takes. Only
 	// app connects them, so no service imports another.
 	a.authenticator = authn.NewAuthenticator(keys, auth.APIKeyLookup(db), nil)
+	if users, ok := serviceOf[*auth.Service](a.services); ok {
+		if shop, ok := serviceOf[*orders.Service](a.services); ok {
+			shop.SetRecipientLookup(func(ctx context.Context, userID string) (orders.Recipient, error) {
+				u, err := users.User(ctx, userID)
+				return orders.Recipient{Email: u.Email, Name: u.Name}, err
+			})
+		}
+	}
 	return a, nil
+}
+
+// serviceOf returns the built service of type S, if the catalog has it (the
+// real one has one of each; tests build others).
+func serviceOf[S service.Service](services []service.Service) (S, bool) {
+	for _, s := range services {
+		if s, ok := s.(S); ok {
+			return s, true
+		}
+	}
+	var zero S
+	return zero, false
+}
+
+// Service returns the built service named name (as in SERVICES), mounted or
+// not, or nil: for tests that call its operations.
+func (a *App) Service(name string) service.Service {
+	i := slices.IndexFunc(a.cfg.catalog, func(d service.Def) bool { return d.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return a.services[i]
 }
 
 // Deps returns the platform the services were built on.

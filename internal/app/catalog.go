@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/rightsize/rightsize/internal/auth"
+	"github.com/rightsize/rightsize/internal/orders"
 	"github.com/rightsize/rightsize/internal/service"
 )
 
@@ -12,6 +13,7 @@ import (
 // service is one package with a service.Def, and one line here.
 var catalog = []service.Def{
 	auth.Def,
+	orders.Def,
 }
 
 // selectServices returns the services of all named in names; nil names means

@@ -10,14 +10,28 @@ import (
 
 	"github.com/rightsize/rightsize/internal/jobs"
 	"github.com/rightsize/rightsize/internal/platform/database"
+	"github.com/rightsize/rightsize/internal/platform/idempotency"
 	"github.com/rightsize/rightsize/internal/service"
 )
+
+// platformMigrations are the tables of the platform's own parts, which every
+// process has whichever services it mounts.
+var platformMigrations = map[string]fs.FS{
+	"idempotency": idempotency.Migrations,
+}
 
 // schema returns the migrations of every service of catalog for db's
 // dialect, merged into one directory: goose applies them in version order
 // with one version table, and refuses two files of the same version.
 func schema(catalog []service.Def, d database.Dialect) (fs.FS, error) {
 	sets := map[string]fs.FS{}
+	for name, m := range platformMigrations {
+		dir, err := fs.Sub(m, string(d))
+		if err != nil {
+			return nil, fmt.Errorf("migrations of %s: %w", name, err)
+		}
+		sets[name] = dir
+	}
 	for _, def := range catalog {
 		if def.Migrations == nil {
 			continue

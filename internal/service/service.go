@@ -31,6 +31,7 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/config"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/idempotency"
 	"github.com/rightsize/rightsize/internal/platform/mail"
 	"github.com/rightsize/rightsize/internal/platform/resilience"
 )
@@ -53,6 +54,9 @@ type Deps struct {
 	// Breakers records the state of every circuit breaker: pass it to
 	// resilience.NewBreaker.
 	Breakers *resilience.Metrics
+	// Idempotency remembers Idempotency-Keys: put its Middleware on a
+	// route that creates something.
+	Idempotency *idempotency.Store
 }
 
 // Service is what app needs of a built service. Every method is called

@@ -50,8 +50,11 @@ type Server struct {
 	URL string
 	// Handler is the public handler, for benchmarks that skip the network.
 	Handler http.Handler
-	DB      *database.DB
-	Jobs    *jobs.Client
+	// App is rightsize itself, for tests that call a service's operations
+	// (App.Service).
+	App  *app.App
+	DB   *database.DB
+	Jobs *jobs.Client
 	// Routes is every route the server registers.
 	Routes []app.Route
 	// SMTP receives every mail the workers send.
@@ -113,7 +116,7 @@ func Start(tb testing.TB, env map[string]string) *Server {
 		a.Close()
 	})
 	d := a.Deps()
-	return &Server{URL: srv.URL, Handler: h, DB: d.DB, Jobs: d.Jobs, Routes: a.Routes(), SMTP: smtp, Logs: logs, client: srv.Client()}
+	return &Server{URL: srv.URL, Handler: h, App: a, DB: d.DB, Jobs: d.Jobs, Routes: a.Routes(), SMTP: smtp, Logs: logs, client: srv.Client()}
 }
 
 // Response is an answer of the server, its JSON body decoded.

@@ -1,0 +1,205 @@
+package orders
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+	"github.com/rightsize/rightsize/internal/platform/authn"
+	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/idempotency"
+)
+
+// The handlers decode, call an operation and encode; the rules live in the
+// operations.
+
+type orderResponse struct {
+	ID          string         `json:"id"`
+	Status      Status         `json:"status"`
+	Currency    string         `json:"currency"`
+	TotalAmount int64          `json:"total_amount"`
+	Items       []itemResponse `json:"items"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	PaidAt      *time.Time     `json:"paid_at"`
+	FulfilledAt *time.Time     `json:"fulfilled_at"`
+	CancelledAt *time.Time     `json:"cancelled_at"`
+}
+
+type itemResponse struct {
+	SKU        string `json:"sku"`
+	Name       string `json:"name"`
+	Quantity   int64  `json:"quantity"`
+	UnitAmount int64  `json:"unit_amount"`
+	Amount     int64  `json:"amount"`
+}
+
+func toOrderResponse(o Order) orderResponse {
+	items := make([]itemResponse, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = itemResponse(it)
+	}
+	return orderResponse{
+		ID: o.ID, Status: o.Status, Currency: o.Currency, TotalAmount: o.TotalAmount, Items: items,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		PaidAt: o.PaidAt, FulfilledAt: o.FulfilledAt, CancelledAt: o.CancelledAt,
+	}
+}
+
+func principal(ctx context.Context) (authn.Principal, error) {
+	p, ok := authn.PrincipalFrom(ctx)
+	if !ok {
+		return authn.Principal{}, apperr.ErrUnauthenticated
+	}
+	return p, nil
+}
+
+func (s *Service) createOrder() http.Handler {
+	type item struct {
+		SKU        string `json:"sku"`
+		Name       string `json:"name"`
+		Quantity   int64  `json:"quantity"`
+		UnitAmount *int64 `json:"unit_amount"` // required: a missing price is not a free item
+	}
+	type request struct {
+		Currency string `json:"currency"`
+		Items    []item `json:"items"`
+	}
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := principal(r.Context())
+		if err != nil {
+			return err
+		}
+		in, err := httpx.Decode[request](r)
+		if err != nil {
+			return err
+		}
+		var v apperr.Validation
+		order := NewOrder{Currency: in.Currency, Items: make([]NewItem, len(in.Items))}
+		order.IdempotencyKey, _ = idempotency.KeyFrom(r.Context())
+		for i, it := range in.Items {
+			if it.UnitAmount == nil {
+				v.Add(itemField(i, "unit_amount"), "is required")
+				continue
+			}
+			order.Items[i] = NewItem{SKU: it.SKU, Name: it.Name, Quantity: it.Quantity, UnitAmount: *it.UnitAmount}
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		o, err := s.Create(r.Context(), p.UserID, order)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Location", "/v1/orders/"+o.ID)
+		httpx.Encode(w, http.StatusCreated, toOrderResponse(o))
+		return nil
+	})
+}
+
+func (s *Service) getOrder() http.Handler {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := principal(r.Context())
+		if err != nil {
+			return err
+		}
+		o, err := s.Order(r.Context(), p.UserID, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		httpx.Encode(w, http.StatusOK, toOrderResponse(o))
+		return nil
+	})
+}
+
+// listParams are the query parameters GET /v1/orders takes besides limit and
+// cursor; any other is refused, so that a misspelt filter is not silently
+// ignored.
+var listParams = map[string]bool{"limit": true, "cursor": true, "status": true, "created_after": true, "created_before": true}
+
+func (s *Service) listOrders() http.Handler {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := principal(r.Context())
+		if err != nil {
+			return err
+		}
+		page, err := s.pager.Parse(r)
+		if err != nil {
+			return err
+		}
+		f, err := parseFilter(r)
+		if err != nil {
+			return err
+		}
+		var after position
+		ok, err := page.After(&after)
+		if err != nil {
+			return err
+		}
+		var at *position
+		if ok {
+			at = &after
+		}
+		orders, err := s.Orders(r.Context(), p.UserID, f, at, page.Limit+1)
+		if err != nil {
+			return err
+		}
+		out := make([]orderResponse, len(orders))
+		for i, o := range orders {
+			out[i] = toOrderResponse(o)
+		}
+		httpx.Encode(w, http.StatusOK, httpx.NewList(out, page.Limit, func(o orderResponse) any {
+			return position{CreatedAt: o.CreatedAt, ID: o.ID}
+		}, s.pager))
+		return nil
+	})
+}
+
+// parseFilter reads the list's filters: status, and created_after and
+// created_before as RFC 3339 times.
+func parseFilter(r *http.Request) (Filter, error) {
+	var f Filter
+	var v apperr.Validation
+	q := r.URL.Query()
+	for name := range q {
+		if !listParams[name] {
+			v.Add(name, "is not a parameter of this list (limit, cursor, status, created_after, created_before)")
+		}
+	}
+	if q.Has("status") {
+		f.Status = Status(q.Get("status"))
+		v.Check(f.Status.valid(), "status", "must be pending, paid, fulfilled or cancelled")
+	}
+	for _, t := range []struct {
+		name string
+		dst  **time.Time
+	}{{"created_after", &f.CreatedAfter}, {"created_before", &f.CreatedBefore}} {
+		if !q.Has(t.name) {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, q.Get(t.name))
+		if err != nil || at.Year() < 1 || at.Year() > 9999 {
+			v.Add(t.name, "must be an RFC 3339 time, such as 2026-12-01T00:00:00Z")
+			continue
+		}
+		at = at.UTC()
+		*t.dst = &at
+	}
+	return f, v.Err()
+}
+
+func (s *Service) cancelOrder() http.Handler {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := principal(r.Context())
+		if err != nil {
+			return err
+		}
+		o, err := s.Cancel(r.Context(), p.UserID, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		httpx.Encode(w, http.StatusOK, toOrderResponse(o))
+		return nil
+	})
+}

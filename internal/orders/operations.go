@@ -1,0 +1,144 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+	"github.com/rightsize/rightsize/internal/platform/database"
+	"github.com/rightsize/rightsize/internal/platform/id"
+)
+
+// msgNoSuchOrder answers for an order that is another user's or missing
+// alike: which one it is would tell a guesser something.
+const msgNoSuchOrder = "no such order"
+
+// Create places an order for userID, pending, and queues its confirmation
+// mail in the same transaction. Bad input is an *apperr.ValidationError
+// naming each bad field. With an IdempotencyKey that userID already made
+// an order with, it returns that order if it is the same one asked for,
+// and an apperr.ErrUnprocessable error if not.
+func (s *Service) Create(ctx context.Context, userID string, in NewOrder) (Order, error) {
+	items, total, err := in.check()
+	if err != nil {
+		return Order{}, err
+	}
+	t := now()
+	o := Order{
+		ID: id.New("ord"), UserID: userID, Status: Pending, Currency: in.Currency,
+		TotalAmount: total, Items: items, CreatedAt: t, UpdatedAt: t,
+	}
+	err = s.db.Transact(ctx, func(tx *database.Tx) error {
+		if err := insertOrder(ctx, tx, o, in.IdempotencyKey); err != nil {
+			return err
+		}
+		return s.jobs.InsertTx(ctx, tx, ConfirmationArgs{OrderID: o.ID}, nil)
+	})
+	if in.IdempotencyKey != "" && database.IsUniqueViolation(err) {
+		// The same request ran before, and its answer was lost (the
+		// idempotency middleware remembers answers for 24 h; this row,
+		// for good).
+		prev, err := orderWhere(ctx, s.db, `o.user_id = $1 AND o.idempotency_key = $2`, userID, in.IdempotencyKey)
+		if err != nil {
+			return Order{}, err
+		}
+		if prev.Currency != o.Currency || !slices.Equal(prev.Items, o.Items) {
+			return Order{}, apperr.New(apperr.ErrUnprocessable, "this Idempotency-Key was used for a different order")
+		}
+		return prev, nil
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	return o, nil
+}
+
+// Order returns userID's order orderID with its items; another user's order
+// and a missing one are the same apperr.ErrNotFound error.
+func (s *Service) Order(ctx context.Context, userID, orderID string) (Order, error) {
+	if !id.Valid("ord", orderID) {
+		return Order{}, apperr.New(apperr.ErrNotFound, msgNoSuchOrder)
+	}
+	o, err := userOrder(ctx, s.db, userID, orderID)
+	if errors.Is(err, apperr.ErrNotFound) {
+		return Order{}, apperr.Wrap(err, apperr.ErrNotFound, msgNoSuchOrder)
+	}
+	return o, err
+}
+
+// Orders returns up to limit of userID's orders that match f, newest first,
+// with their items, after the position after (nil for the first page), in
+// two queries whatever limit is.
+func (s *Service) Orders(ctx context.Context, userID string, f Filter, after *position, limit int) ([]Order, error) {
+	orders, err := listOrders(ctx, s.db, userID, f, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := addItems(ctx, s.db, orders); err != nil {
+		return nil, err
+	}
+	return orders, nil
+}
+
+// Cancel cancels userID's pending order orderID and returns it. An order in
+// another status is an apperr.ErrConflict saying which; another user's order
+// and a missing one are the same apperr.ErrNotFound error.
+func (s *Service) Cancel(ctx context.Context, userID, orderID string) (Order, error) {
+	if !id.Valid("ord", orderID) {
+		return Order{}, apperr.New(apperr.ErrNotFound, msgNoSuchOrder)
+	}
+	return s.move(ctx, userID, orderID, Cancelled, "")
+}
+
+// MarkPaid records that order orderID, whoever's it is, was paid by the
+// payment paymentRef (a reference of the payment provider's). It is for
+// the billing service, through app's wiring, and is safe to call twice: an
+// order already paid by the same payment is returned as it is. A cancelled
+// order, or one paid by another payment, is an apperr.ErrConflict; a
+// missing one apperr.ErrNotFound.
+func (s *Service) MarkPaid(ctx context.Context, orderID, paymentRef string) (Order, error) {
+	if paymentRef == "" {
+		return Order{}, errors.New("orders: MarkPaid needs a payment reference")
+	}
+	o, err := s.move(ctx, "", orderID, Paid, paymentRef)
+	if errors.Is(err, apperr.ErrConflict) {
+		prev, lookErr := orderWhere(ctx, s.db, `o.id = $1`, orderID)
+		if lookErr == nil && prev.Status != Pending && prev.Status != Cancelled && prev.PaymentRef == paymentRef {
+			return prev, nil
+		}
+	}
+	return o, err
+}
+
+// Fulfil records that paid order orderID, whoever's it is, was shipped. An
+// order in another status is an apperr.ErrConflict; a missing one
+// apperr.ErrNotFound.
+func (s *Service) Fulfil(ctx context.Context, orderID string) (Order, error) {
+	return s.move(ctx, "", orderID, Fulfilled, "")
+}
+
+// move makes one transition of the state machine and returns the order as
+// it then is; userID "" means any user's order (for operations the system
+// performs, not a client).
+func (s *Service) move(ctx context.Context, userID, orderID string, to Status, paymentRef string) (Order, error) {
+	var o Order
+	err := s.db.Transact(ctx, func(tx *database.Tx) error {
+		var set string
+		var args []any
+		if paymentRef != "" {
+			set, args = `, payment_ref = $5`, []any{paymentRef}
+		}
+		if err := transition(ctx, tx, orderID, userID, to, now(), set, args...); err != nil {
+			return err
+		}
+		var err error
+		o, err = orderWhere(ctx, tx, `o.id = $1`, orderID)
+		return err
+	})
+	if errors.Is(err, apperr.ErrNotFound) {
+		return Order{}, apperr.Wrap(err, apperr.ErrNotFound, msgNoSuchOrder)
+	}
+	return o, err
+}

@@ -1,0 +1,233 @@
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+	"github.com/rightsize/rightsize/internal/platform/database"
+)
+
+// The store: one function per statement, each taking a database.Querier so
+// that it runs inside a transaction or outside alike. The index that serves
+// each query is named beside it; TestQueriesUseIndexes holds them to it.
+
+const orderColumns = `o.id, o.user_id, o.status, o.currency, o.total_amount, COALESCE(o.payment_ref, ''),
+	o.created_at, o.updated_at, o.paid_at, o.fulfilled_at, o.cancelled_at`
+
+const itemColumns = `i.sku, i.name, i.quantity, i.unit_amount, i.amount`
+
+func scanOrder(dest []any, o *Order) []any {
+	return append(dest, &o.ID, &o.UserID, &o.Status, &o.Currency, &o.TotalAmount, &o.PaymentRef,
+		&o.CreatedAt, &o.UpdatedAt, &o.PaidAt, &o.FulfilledAt, &o.CancelledAt)
+}
+
+func scanItem(dest []any, it *Item) []any {
+	return append(dest, &it.SKU, &it.Name, &it.Quantity, &it.UnitAmount, &it.Amount)
+}
+
+// insertOrder stores o and its items. The error matches
+// database.IsUniqueViolation if userID already has an order made with key.
+func insertOrder(ctx context.Context, q database.Querier, o Order, key string) error {
+	var k *string
+	if key != "" {
+		k = &key
+	}
+	_, err := q.Exec(ctx, `INSERT INTO orders (id, user_id, status, currency, total_amount, idempotency_key, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
+		o.ID, o.UserID, o.Status, o.Currency, o.TotalAmount, k, o.CreatedAt)
+	if err != nil {
+		return err
+	}
+	// All the items in one statement: at most MaxItems rows of 7 values.
+	var b strings.Builder
+	b.WriteString(`INSERT INTO order_items (order_id, position, sku, name, quantity, unit_amount, amount) VALUES `)
+	args := make([]any, 0, 7*len(o.Items))
+	for i, it := range o.Items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(placeholders(len(args)+1, 7))
+		args = append(args, o.ID, i, it.SKU, it.Name, it.Quantity, it.UnitAmount, it.Amount)
+	}
+	_, err = q.Exec(ctx, b.String(), args...)
+	return err
+}
+
+// placeholders returns "($first, ..., $first+n-1)".
+func placeholders(first, n int) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// orderWhere returns the order matching cond (a condition on o, with $1...
+// bound to args) with its items, in one query: orders' primary key or
+// orders_user_idempotency_key, then order_items' primary key. It returns
+// apperr.ErrNotFound if none matches.
+func orderWhere(ctx context.Context, q database.Querier, cond string, args ...any) (Order, error) {
+	rows, err := q.Query(ctx, `SELECT `+orderColumns+`, `+itemColumns+`
+		FROM orders o JOIN order_items i ON i.order_id = o.id
+		WHERE `+cond+` ORDER BY i.position`, args...)
+	if err != nil {
+		return Order{}, err
+	}
+	defer rows.Close()
+	var o Order
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(scanItem(scanOrder(make([]any, 0, 16), &o), &it)...); err != nil {
+			return Order{}, err
+		}
+		o.Items = append(o.Items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return Order{}, err
+	}
+	if o.ID == "" {
+		return Order{}, fmt.Errorf("order: %w", apperr.ErrNotFound)
+	}
+	return o, nil
+}
+
+// userOrder returns userID's order id with its items, or apperr.ErrNotFound
+// if userID has no such order.
+func userOrder(ctx context.Context, q database.Querier, userID, id string) (Order, error) {
+	return orderWhere(ctx, q, `o.id = $1 AND o.user_id = $2`, id, userID)
+}
+
+// Filter narrows a list of orders. The zero Filter lists them all.
+type Filter struct {
+	Status        Status     // only orders in this status, if not ""
+	CreatedAfter  *time.Time // only orders created after it (exclusive)
+	CreatedBefore *time.Time // only orders created before it (exclusive)
+}
+
+// position is where a page ends: the last order's sort key.
+type position struct {
+	CreatedAt time.Time `json:"t"`
+	ID        string    `json:"id"`
+}
+
+// listOrders returns up to limit of userID's orders matching f, newest
+// first, after the position after if not nil, without their items. Only the
+// conditions in use are written into the statement, so that the planner
+// sees each query for what it is: orders_user_created serves it, or
+// orders_user_status_created with a status.
+func listOrders(ctx context.Context, q database.Querier, userID string, f Filter, after *position, limit int) ([]Order, error) {
+	cond := []string{"o.user_id = $1"}
+	args := []any{userID}
+	if f.Status != "" {
+		args = append(args, f.Status)
+		cond = append(cond, "o.status = $"+strconv.Itoa(len(args)))
+	}
+	if f.CreatedAfter != nil {
+		args = append(args, *f.CreatedAfter)
+		cond = append(cond, "o.created_at > $"+strconv.Itoa(len(args)))
+	}
+	if f.CreatedBefore != nil {
+		args = append(args, *f.CreatedBefore)
+		cond = append(cond, "o.created_at < $"+strconv.Itoa(len(args)))
+	}
+	if after != nil {
+		args = append(args, after.CreatedAt, after.ID)
+		n := len(args)
+		cond = append(cond, fmt.Sprintf("(o.created_at, o.id) < ($%d, $%d)", n-1, n))
+	}
+	args = append(args, limit)
+	rows, err := q.Query(ctx, `SELECT `+orderColumns+` FROM orders o
+		WHERE `+strings.Join(cond, " AND ")+`
+		ORDER BY o.created_at DESC, o.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		var o Order
+		if err := rows.Scan(scanOrder(make([]any, 0, 11), &o)...); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// addItems fills in the items of orders with one query, whatever their
+// number (order_items' primary key serves it).
+func addItems(ctx context.Context, q database.Querier, orders []Order) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	at := make(map[string]int, len(orders))
+	args := make([]any, len(orders))
+	for i, o := range orders {
+		at[o.ID] = i
+		args[i] = o.ID
+	}
+	rows, err := q.Query(ctx, `SELECT i.order_id, `+itemColumns+` FROM order_items i
+		WHERE i.order_id IN `+placeholders(1, len(args))+` ORDER BY i.order_id, i.position`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var orderID string
+		var it Item
+		if err := rows.Scan(scanItem([]any{&orderID}, &it)...); err != nil {
+			return err
+		}
+		o := &orders[at[orderID]]
+		o.Items = append(o.Items, it)
+	}
+	return rows.Err()
+}
+
+// transition moves order id (of userID, unless userID is "") to status to,
+// at t, if it is in the status the state machine moves to from; set adds
+// column assignments ("payment_ref = $5") with their values. It returns
+// apperr.ErrNotFound if there is no such order, and an apperr.ErrConflict
+// naming the order's status if it cannot move.
+func transition(ctx context.Context, q database.Querier, id, userID string, to Status, t time.Time, set string, setArgs ...any) error {
+	stmt := `UPDATE orders SET status = $1, updated_at = $2, ` + string(to) + `_at = $2` + set + `
+		WHERE id = $3 AND status = $4`
+	args := append([]any{to, t, id, from[to]}, setArgs...)
+	if userID != "" {
+		args = append(args, userID)
+		stmt += ` AND user_id = $` + strconv.Itoa(len(args))
+	}
+	res, err := q.Exec(ctx, stmt, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	// Nothing moved: say why, from the order as it is now.
+	var status Status
+	cond, condArgs := `id = $1`, []any{id}
+	if userID != "" {
+		cond, condArgs = `id = $1 AND user_id = $2`, []any{id, userID}
+	}
+	err = q.QueryRow(ctx, `SELECT status FROM orders WHERE `+cond, condArgs...).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("order %s: %w", id, apperr.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	return apperr.Errorf(apperr.ErrConflict, "the order is %s: only a %s order can become %s", status, from[to], to)
+}
