@@ -29,7 +29,7 @@ type confirmationWorker struct {
 }
 
 func (w *confirmationWorker) Work(ctx context.Context, job *river.Job[ConfirmationArgs]) error {
-	o, err := orderWhere(ctx, w.s.db, `o.id = $1`, job.Args.OrderID)
+	o, err := orderWhere(ctx, w.s.db, byID, job.Args.OrderID)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil // deleted since: nothing to confirm
 	}

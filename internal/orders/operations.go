@@ -40,7 +40,7 @@ func (s *Service) Create(ctx context.Context, userID string, in NewOrder) (Order
 		// The same request ran before, and its answer was lost (the
 		// idempotency middleware remembers answers for 24 h; this row,
 		// for good).
-		prev, err := orderWhere(ctx, s.db, `o.user_id = $1 AND o.idempotency_key = $2`, userID, in.IdempotencyKey)
+		prev, err := orderWhere(ctx, s.db, byKey, userID, in.IdempotencyKey)
 		if err != nil {
 			return Order{}, err
 		}
@@ -104,7 +104,7 @@ func (s *Service) MarkPaid(ctx context.Context, orderID, paymentRef string) (Ord
 	}
 	o, err := s.move(ctx, "", orderID, Paid, paymentRef)
 	if errors.Is(err, apperr.ErrConflict) {
-		prev, lookErr := orderWhere(ctx, s.db, `o.id = $1`, orderID)
+		prev, lookErr := orderWhere(ctx, s.db, byID, orderID)
 		if lookErr == nil && prev.Status != Pending && prev.Status != Cancelled && prev.PaymentRef == paymentRef {
 			return prev, nil
 		}
@@ -134,7 +134,7 @@ func (s *Service) move(ctx context.Context, userID, orderID string, to Status, p
 			return err
 		}
 		var err error
-		o, err = orderWhere(ctx, tx, `o.id = $1`, orderID)
+		o, err = orderWhere(ctx, tx, byID, orderID)
 		return err
 	})
 	if errors.Is(err, apperr.ErrNotFound) {

@@ -74,14 +74,19 @@ func placeholders(first, n int) string {
 	return b.String()
 }
 
+// The conditions orderWhere is called with.
+const (
+	byID        = `o.id = $1`
+	byUserAndID = `o.id = $1 AND o.user_id = $2`
+	byKey       = `o.user_id = $1 AND o.idempotency_key = $2`
+)
+
 // orderWhere returns the order matching cond (a condition on o, with $1...
 // bound to args) with its items, in one query: orders' primary key or
 // orders_user_idempotency_key, then order_items' primary key. It returns
 // apperr.ErrNotFound if none matches.
 func orderWhere(ctx context.Context, q database.Querier, cond string, args ...any) (Order, error) {
-	rows, err := q.Query(ctx, `SELECT `+orderColumns+`, `+itemColumns+`
-		FROM orders o JOIN order_items i ON i.order_id = o.id
-		WHERE `+cond+` ORDER BY i.position`, args...)
+	rows, err := q.Query(ctx, orderQuery(cond), args...)
 	if err != nil {
 		return Order{}, err
 	}
@@ -103,10 +108,16 @@ func orderWhere(ctx context.Context, q database.Querier, cond string, args ...an
 	return o, nil
 }
 
+func orderQuery(cond string) string {
+	return `SELECT ` + orderColumns + `, ` + itemColumns + `
+		FROM orders o JOIN order_items i ON i.order_id = o.id
+		WHERE ` + cond + ` ORDER BY i.position`
+}
+
 // userOrder returns userID's order id with its items, or apperr.ErrNotFound
 // if userID has no such order.
 func userOrder(ctx context.Context, q database.Querier, userID, id string) (Order, error) {
-	return orderWhere(ctx, q, `o.id = $1 AND o.user_id = $2`, id, userID)
+	return orderWhere(ctx, q, byUserAndID, id, userID)
 }
 
 // Filter narrows a list of orders. The zero Filter lists them all.
@@ -128,6 +139,25 @@ type position struct {
 // sees each query for what it is: orders_user_created serves it, or
 // orders_user_status_created with a status.
 func listOrders(ctx context.Context, q database.Querier, userID string, f Filter, after *position, limit int) ([]Order, error) {
+	query, args := listQuery(userID, f, after, limit)
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		var o Order
+		if err := rows.Scan(scanOrder(make([]any, 0, 11), &o)...); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// listQuery is listOrders' statement and its arguments.
+func listQuery(userID string, f Filter, after *position, limit int) (string, []any) {
 	cond := []string{"o.user_id = $1"}
 	args := []any{userID}
 	if f.Status != "" {
@@ -148,22 +178,9 @@ func listOrders(ctx context.Context, q database.Querier, userID string, f Filter
 		cond = append(cond, fmt.Sprintf("(o.created_at, o.id) < ($%d, $%d)", n-1, n))
 	}
 	args = append(args, limit)
-	rows, err := q.Query(ctx, `SELECT `+orderColumns+` FROM orders o
-		WHERE `+strings.Join(cond, " AND ")+`
-		ORDER BY o.created_at DESC, o.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		var o Order
-		if err := rows.Scan(scanOrder(make([]any, 0, 11), &o)...); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return `SELECT ` + orderColumns + ` FROM orders o
+		WHERE ` + strings.Join(cond, " AND ") + `
+		ORDER BY o.created_at DESC, o.id DESC LIMIT $` + strconv.Itoa(len(args)), args
 }
 
 // addItems fills in the items of orders with one query, whatever their
@@ -178,8 +195,7 @@ func addItems(ctx context.Context, q database.Querier, orders []Order) error {
 		at[o.ID] = i
 		args[i] = o.ID
 	}
-	rows, err := q.Query(ctx, `SELECT i.order_id, `+itemColumns+` FROM order_items i
-		WHERE i.order_id IN `+placeholders(1, len(args))+` ORDER BY i.order_id, i.position`, args...)
+	rows, err := q.Query(ctx, itemsQuery(len(args)), args...)
 	if err != nil {
 		return err
 	}
@@ -196,20 +212,23 @@ func addItems(ctx context.Context, q database.Querier, orders []Order) error {
 	return rows.Err()
 }
 
+// itemsQuery selects the items of n orders.
+func itemsQuery(n int) string {
+	return `SELECT i.order_id, ` + itemColumns + ` FROM order_items i
+		WHERE i.order_id IN ` + placeholders(1, n) + ` ORDER BY i.order_id, i.position`
+}
+
 // transition moves order id (of userID, unless userID is "") to status to,
 // at t, if it is in the status the state machine moves to from; set adds
 // column assignments ("payment_ref = $5") with their values. It returns
 // apperr.ErrNotFound if there is no such order, and an apperr.ErrConflict
 // naming the order's status if it cannot move.
 func transition(ctx context.Context, q database.Querier, id, userID string, to Status, t time.Time, set string, setArgs ...any) error {
-	stmt := `UPDATE orders SET status = $1, updated_at = $2, ` + string(to) + `_at = $2` + set + `
-		WHERE id = $3 AND status = $4`
 	args := append([]any{to, t, id, from[to]}, setArgs...)
 	if userID != "" {
 		args = append(args, userID)
-		stmt += ` AND user_id = $` + strconv.Itoa(len(args))
 	}
-	res, err := q.Exec(ctx, stmt, args...)
+	res, err := q.Exec(ctx, transitionQuery(to, set, userID != ""), args...)
 	if err != nil {
 		return err
 	}
@@ -218,11 +237,11 @@ func transition(ctx context.Context, q database.Querier, id, userID string, to S
 	}
 	// Nothing moved: say why, from the order as it is now.
 	var status Status
-	cond, condArgs := `id = $1`, []any{id}
+	query, condArgs := statusQuery(false), []any{id}
 	if userID != "" {
-		cond, condArgs = `id = $1 AND user_id = $2`, []any{id, userID}
+		query, condArgs = statusQuery(true), []any{id, userID}
 	}
-	err = q.QueryRow(ctx, `SELECT status FROM orders WHERE `+cond, condArgs...).Scan(&status)
+	err = q.QueryRow(ctx, query, condArgs...).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("order %s: %w", id, apperr.ErrNotFound)
 	}
@@ -230,4 +249,25 @@ func transition(ctx context.Context, q database.Querier, id, userID string, to S
 		return err
 	}
 	return apperr.Errorf(apperr.ErrConflict, "the order is %s: only a %s order can become %s", status, from[to], to)
+}
+
+// transitionQuery is transition's UPDATE: $1 the new status, $2 the time,
+// $3 the order, $4 the status it must be in, then set's values, then the
+// user if byUser. orders' primary key serves it.
+func transitionQuery(to Status, set string, byUser bool) string {
+	stmt := `UPDATE orders SET status = $1, updated_at = $2, ` + string(to) + `_at = $2` + set + `
+		WHERE id = $3 AND status = $4`
+	if byUser {
+		stmt += ` AND user_id = $` + strconv.Itoa(5+strings.Count(set, "$"))
+	}
+	return stmt
+}
+
+// statusQuery selects an order's status by its ID ($1), and its user ($2)
+// if byUser.
+func statusQuery(byUser bool) string {
+	if byUser {
+		return `SELECT status FROM orders WHERE id = $1 AND user_id = $2`
+	}
+	return `SELECT status FROM orders WHERE id = $1`
 }
