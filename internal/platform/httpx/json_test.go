@@ -114,7 +114,7 @@ func TestEncode(t *testing.T) {
 	}{
 		{"object", 200, map[string]int{"a": 1}, "{\"a\":1}\n", "application/json"},
 		{"no content", 204, nil, "", ""},
-		{"empty list", 200, httpx.List[int]{}, "{\"data\":[],\"next_cursor\":null}\n", "application/json"},
+		{"empty list", 200, httpx.NewList[int](nil, 20, nil, nil), "{\"data\":[],\"next_cursor\":null}\n", "application/json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

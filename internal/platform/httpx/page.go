@@ -144,20 +144,13 @@ func (p *Pager) mac(payload []byte) []byte {
 }
 
 // List is the response body of every list endpoint. NextCursor is null on the
-// last page; Data encodes as [] rather than null when empty.
+// last page. Build it with [NewList], whose Data is never nil, so that an
+// empty page encodes as [] and clients can always iterate over data. (A
+// MarshalJSON doing that here would cost every list a second pass over its
+// whole encoding, which encoding/json makes to check a marshaler's output.)
 type List[T any] struct {
 	Data       []T     `json:"data"`
 	NextCursor *string `json:"next_cursor"`
-}
-
-// MarshalJSON keeps an empty Data from encoding as null, however the List was
-// built, so clients can always iterate over data.
-func (l List[T]) MarshalJSON() ([]byte, error) {
-	type plain List[T] // without this method, so no recursion
-	if l.Data == nil {
-		l.Data = []T{}
-	}
-	return json.Marshal(plain(l))
 }
 
 // NewList builds a page from items fetched with a limit of limit+1: if there
@@ -166,6 +159,9 @@ func (l List[T]) MarshalJSON() ([]byte, error) {
 // (cursorOf(item)) becomes NextCursor. limit must be at least 1, as
 // [Page].Limit always is.
 func NewList[T any](items []T, limit int, cursorOf func(T) any, p *Pager) List[T] {
+	if items == nil {
+		items = []T{}
+	}
 	if len(items) <= limit {
 		return List[T]{Data: items}
 	}
