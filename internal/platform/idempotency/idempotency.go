@@ -13,10 +13,11 @@
 //     status, Content-Type, Location and body. A 4xx or 5xx, or a panic,
 //     forgets the key instead: the client may fix the request and retry
 //     with the same key.
-//   - A retry of the same request (method, path and body; see below) gets
-//     the stored response byte for byte, with Idempotent-Replayed: true; the
-//     handler does not run.
-//   - The same key with a different request: 422.
+//   - A retry of the same request (the same method, path and body bytes; the
+//     query string is not compared) gets the stored response byte for byte,
+//     with Idempotent-Replayed: true; the handler does not run.
+//   - The same key with a different request, whether the first is done or
+//     still running: 422.
 //   - The same key while the first request still runs: 409 with
 //     Retry-After: 1. Once the first has held the key for longer than
 //     [Options.Lease] it is presumed dead, and the next request takes the
@@ -49,7 +50,7 @@ import (
 
 // Migrations holds the idempotency_keys table's goose files, in sqlite/ and
 // postgres/, the same versions in both.
-var Migrations = sub(migrationFiles, "migrations")
+var Migrations fs.FS = sub(migrationFiles, "migrations")
 
 //go:embed migrations
 var migrationFiles embed.FS
