@@ -20,11 +20,15 @@ type orderResponse struct {
 	Currency    string         `json:"currency"`
 	TotalAmount int64          `json:"total_amount"`
 	Items       []itemResponse `json:"items"`
-	CreatedAt   time.Time      `json:"created_at"`
-	UpdatedAt   time.Time      `json:"updated_at"`
-	PaidAt      *time.Time     `json:"paid_at"`
-	FulfilledAt *time.Time     `json:"fulfilled_at"`
-	CancelledAt *time.Time     `json:"cancelled_at"`
+	// Times are RFC 3339 strings, formatted here: a time.Time field
+	// would cost a MarshalJSON call and a re-scan of its output each.
+	CreatedAt   string  `json:"created_at"`
+	UpdatedAt   string  `json:"updated_at"`
+	PaidAt      *string `json:"paid_at"`
+	FulfilledAt *string `json:"fulfilled_at"`
+	CancelledAt *string `json:"cancelled_at"`
+
+	createdAt time.Time // the list's cursor position
 }
 
 type itemResponse struct {
@@ -42,9 +46,21 @@ func toOrderResponse(o Order) orderResponse {
 	}
 	return orderResponse{
 		ID: o.ID, Status: o.Status, Currency: o.Currency, TotalAmount: o.TotalAmount, Items: items,
-		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
-		PaidAt: o.PaidAt, FulfilledAt: o.FulfilledAt, CancelledAt: o.CancelledAt,
+		CreatedAt: timeJSON(o.CreatedAt), UpdatedAt: timeJSON(o.UpdatedAt),
+		PaidAt: optTimeJSON(o.PaidAt), FulfilledAt: optTimeJSON(o.FulfilledAt), CancelledAt: optTimeJSON(o.CancelledAt),
+		createdAt: o.CreatedAt,
 	}
+}
+
+// timeJSON formats t as encoding/json does a time.Time.
+func timeJSON(t time.Time) string { return t.Format(time.RFC3339Nano) }
+
+func optTimeJSON(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := timeJSON(*t)
+	return &s
 }
 
 func principal(ctx context.Context) (authn.Principal, error) {
@@ -150,7 +166,7 @@ func (s *Service) listOrders() http.Handler {
 			out[i] = toOrderResponse(o)
 		}
 		httpx.Encode(w, http.StatusOK, httpx.NewList(out, page.Limit, func(o orderResponse) any {
-			return position{CreatedAt: o.CreatedAt, ID: o.ID}
+			return position{CreatedAt: o.createdAt, ID: o.ID}
 		}, s.pager))
 		return nil
 	})

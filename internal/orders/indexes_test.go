@@ -39,8 +39,8 @@ func seed(t *testing.T, db *database.DB) {
 			        CASE WHEN g % 3 = 0 THEN 'key-' || g END,
 			        timestamptz '2026-01-01' + g * interval '1 minute', timestamptz '2026-01-01' + g * interval '1 minute'
 			 FROM generate_series(1, 50000) g`,
-			`INSERT INTO order_items (order_id, position, sku, name, quantity, unit_amount, amount)
-			 SELECT o.id, p, 'SKU-' || p, 'Item', 1, 50, 50 FROM orders o, generate_series(0, 1) p`,
+			`INSERT INTO order_items (order_id, position, sku, name, quantity, unit_amount)
+			 SELECT o.id, p, 'SKU-' || p, 'Item', 1, 50 FROM orders o, generate_series(0, 1) p`,
 			`ANALYZE orders`,
 			`ANALYZE order_items`,
 		}
@@ -53,8 +53,8 @@ func seed(t *testing.T, db *database.DB) {
 			        CASE WHEN n % 3 = 0 THEN 'key-' || n END,
 			        datetime('2026-01-01', '+' || n || ' minutes'), datetime('2026-01-01', '+' || n || ' minutes')
 			 FROM g`,
-			`INSERT INTO order_items (order_id, position, sku, name, quantity, unit_amount, amount)
-			 SELECT o.id, p.n, 'SKU-' || p.n, 'Item', 1, 50, 50 FROM orders o, (SELECT 0 AS n UNION ALL SELECT 1) p`,
+			`INSERT INTO order_items (order_id, position, sku, name, quantity, unit_amount)
+			 SELECT o.id, p.n, 'SKU-' || p.n, 'Item', 1, 50 FROM orders o, (SELECT 0 AS n UNION ALL SELECT 1) p`,
 			`ANALYZE`,
 		}
 	}

@@ -20,15 +20,17 @@ import (
 const orderColumns = `o.id, o.user_id, o.status, o.currency, o.total_amount, COALESCE(o.payment_ref, ''),
 	o.created_at, o.updated_at, o.paid_at, o.fulfilled_at, o.cancelled_at`
 
-const itemColumns = `i.sku, i.name, i.quantity, i.unit_amount, i.amount`
+const itemColumns = `i.sku, i.name, i.quantity, i.unit_amount`
 
 func scanOrder(dest []any, o *Order) []any {
 	return append(dest, &o.ID, &o.UserID, &o.Status, &o.Currency, &o.TotalAmount, &o.PaymentRef,
 		&o.CreatedAt, &o.UpdatedAt, &o.PaidAt, &o.FulfilledAt, &o.CancelledAt)
 }
 
+// scanItem scans what itemColumns selects; Amount is then
+// it.Quantity * it.UnitAmount, which Create checked.
 func scanItem(dest []any, it *Item) []any {
-	return append(dest, &it.SKU, &it.Name, &it.Quantity, &it.UnitAmount, &it.Amount)
+	return append(dest, &it.SKU, &it.Name, &it.Quantity, &it.UnitAmount)
 }
 
 // insertOrder stores o and its items. The error matches
@@ -44,16 +46,16 @@ func insertOrder(ctx context.Context, q database.Querier, o Order, key string) e
 	if err != nil {
 		return err
 	}
-	// All the items in one statement: at most MaxItems rows of 7 values.
+	// All the items in one statement: at most MaxItems rows of 6 values.
 	var b strings.Builder
-	b.WriteString(`INSERT INTO order_items (order_id, position, sku, name, quantity, unit_amount, amount) VALUES `)
-	args := make([]any, 0, 7*len(o.Items))
+	b.WriteString(`INSERT INTO order_items (order_id, position, sku, name, quantity, unit_amount) VALUES `)
+	args := make([]any, 0, 6*len(o.Items))
 	for i, it := range o.Items {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(placeholders(len(args)+1, 7))
-		args = append(args, o.ID, i, it.SKU, it.Name, it.Quantity, it.UnitAmount, it.Amount)
+		b.WriteString(placeholders(len(args)+1, 6))
+		args = append(args, o.ID, i, it.SKU, it.Name, it.Quantity, it.UnitAmount)
 	}
 	_, err = q.Exec(ctx, b.String(), args...)
 	return err
@@ -97,6 +99,7 @@ func orderWhere(ctx context.Context, q database.Querier, cond string, args ...an
 		if err := rows.Scan(scanItem(scanOrder(make([]any, 0, 16), &o), &it)...); err != nil {
 			return Order{}, err
 		}
+		it.Amount = it.Quantity * it.UnitAmount
 		o.Items = append(o.Items, it)
 	}
 	if err := rows.Err(); err != nil {
@@ -206,6 +209,7 @@ func addItems(ctx context.Context, q database.Querier, orders []Order) error {
 		if err := rows.Scan(scanItem([]any{&orderID}, &it)...); err != nil {
 			return err
 		}
+		it.Amount = it.Quantity * it.UnitAmount
 		o := &orders[at[orderID]]
 		o.Items = append(o.Items, it)
 	}

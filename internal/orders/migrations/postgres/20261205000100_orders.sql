@@ -29,8 +29,7 @@ CREATE TABLE order_items (
     sku         TEXT NOT NULL,
     name        TEXT NOT NULL,
     quantity    INTEGER NOT NULL CHECK (quantity > 0),
-    unit_amount BIGINT NOT NULL CHECK (unit_amount >= 0),
-    amount      BIGINT NOT NULL CHECK (amount >= 0), -- quantity × unit_amount
+    unit_amount BIGINT NOT NULL CHECK (unit_amount >= 0), -- a line's amount is quantity × unit_amount
     PRIMARY KEY (order_id, position)
 );
 
