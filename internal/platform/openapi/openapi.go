@@ -107,6 +107,9 @@ func decode(src []byte) (map[string]any, error) {
 	if err := yaml.Unmarshal(src, &v); err != nil {
 		return nil, err
 	}
+	if v == nil { // empty: a service without routes
+		return map[string]any{}, nil
+	}
 	m, ok := stringKeys(v).(map[string]any)
 	if !ok {
 		return nil, errors.New("not a YAML mapping")
