@@ -40,6 +40,9 @@ Usage:
   rightsize config
         Print the settings in effect, from the environment and defaults,
         secrets masked.
+  rightsize openapi
+        Print the OpenAPI 3.1 document of every service (what /openapi.json
+        serves when all are mounted).
   rightsize version (or --version)
         Print the version, commit and build time.
   rightsize help [env]
@@ -69,6 +72,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	case cmd == "help":
 		return usagef("help takes no argument or env, not %q", strings.Join(rest, " "))
+	case cmd == "openapi" && len(rest) == 0:
+		return printOpenAPI(stdout, catalog)
+	case cmd == "openapi":
+		return usagef("openapi takes no argument, not %q", strings.Join(rest, " "))
 	case cmd == "version" || (cmd == "serve" && len(rest) == 1 && (rest[0] == "--version" || rest[0] == "-version")):
 		fmt.Fprintln(stdout, versionLine())
 		return nil

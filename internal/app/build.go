@@ -46,9 +46,13 @@ type App struct {
 	// until shutdown begins.
 	ready atomic.Bool
 
-	handlerOnce sync.Once
-	handler     http.Handler
-	routes      []Route // registered by the handler's services
+	// openapi is the document of the mounted services, built once.
+	openapi []byte
+
+	handlerOnce    sync.Once
+	handler        http.Handler
+	routes         []Route // registered by the handler's services
+	platformRoutes []Route // the handler's own
 }
 
 // New builds rightsize as configured by getenv, logging to stdout: it opens
@@ -65,6 +69,11 @@ func New(ctx context.Context, getenv func(string) string, stdout io.Writer) (*Ap
 func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err error) {
 	p := cfg.platform
 	a := &App{cfg: cfg, logger: newLogger(p, stdout), registry: telemetry.NewRegistry()}
+	// First: a service's malformed fragment is a bug to find before
+	// anything is opened.
+	if a.openapi, err = document(cfg.mounted); err != nil {
+		return nil, err
+	}
 	if p.Production() {
 		a.logger.Info("starting", slog.String("version", versionLine()), slog.Any("config", p))
 		if p.DBDialect == config.DialectSQLite {

@@ -12,6 +12,7 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/authn"
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/httpx"
+	"github.com/rightsize/rightsize/internal/platform/openapi"
 	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
@@ -41,7 +42,7 @@ func (g guardedMux) Handle(pattern string, h http.Handler) {
 var testRoutes func(mux *http.ServeMux)
 
 // Handler returns the public HTTP handler: the platform routes (/health,
-// /ready) and the routes of the mounted services, behind the middleware
+// /ready, /openapi.json, /docs) and the routes of the mounted services, behind the middleware
 // every request passes through, outermost first. It is built once: each
 // service's Routes runs once.
 func (a *App) Handler() http.Handler {
@@ -52,8 +53,20 @@ func (a *App) Handler() http.Handler {
 func (a *App) newHandler() http.Handler {
 	p := a.cfg.platform
 	mux := http.NewServeMux()
-	mux.Handle("GET /health", health())
-	mux.Handle("GET /ready", a.readiness())
+	// The platform's routes, open to all.
+	for _, r := range []struct {
+		pattern string
+		h       http.Handler
+	}{
+		{"GET /health", health()},
+		{"GET /ready", a.readiness()},
+		{"GET /openapi.json", openapi.DocumentHandler(a.openapi)},
+		{"GET /docs", openapi.DocsHandler()},
+		{"GET /docs/{file}", openapi.DocsAssetHandler()},
+	} {
+		mux.Handle(r.pattern, r.h)
+		a.platformRoutes = append(a.platformRoutes, Route{Pattern: r.pattern, Public: true})
+	}
 	guard := a.authenticated()
 	names, services := a.mounted()
 	for i, s := range services {
@@ -225,8 +238,9 @@ func queryAttrs(ctx context.Context) []slog.Attr {
 	}
 }
 
-// Route is one route a mounted service registers.
+// Route is one route a mounted service, or the platform, registers.
 type Route struct {
+	// Service is the service's name; "" for the platform's routes.
 	Service string
 	Pattern string
 	// Public routes need no credentials.
@@ -238,4 +252,11 @@ type Route struct {
 func (a *App) Routes() []Route {
 	a.Handler()
 	return slices.Clone(a.routes)
+}
+
+// PlatformRoutes lists the routes of the platform itself (/health, /ready,
+// /openapi.json, /docs and its assets), all public, in registration order.
+func (a *App) PlatformRoutes() []Route {
+	a.Handler()
+	return slices.Clone(a.platformRoutes)
 }

@@ -35,7 +35,12 @@ import (
 )
 
 // Def is the auth service as app's catalog lists it.
-var Def = service.Define("auth", migrations, New)
+var Def = service.Define("auth", migrations, New).WithOpenAPI(openapiYAML)
+
+// openapiYAML describes every route of Routes (see package openapi).
+//
+//go:embed openapi.yaml
+var openapiYAML []byte
 
 // migrations holds the service's schema: goose files in sqlite/ and
 // postgres/, the same versions in both.

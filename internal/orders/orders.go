@@ -42,7 +42,12 @@ import (
 )
 
 // Def is the api service as app's catalog lists it: SERVICES=api mounts it.
-var Def = service.Define("api", migrations, New)
+var Def = service.Define("api", migrations, New).WithOpenAPI(openapiYAML)
+
+// openapiYAML describes every route of Routes (see package openapi).
+//
+//go:embed openapi.yaml
+var openapiYAML []byte
 
 // migrations holds the service's schema: goose files in sqlite/ and
 // postgres/, the same versions in both.

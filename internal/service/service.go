@@ -5,15 +5,20 @@
 // A service package has the same shape in every case:
 //
 //	// Def is the auth service as app's catalog lists it.
-//	var Def = service.Define("auth", migrations, New)
+//	var Def = service.Define("auth", migrations, New).WithOpenAPI(openapiYAML)
+//
+//	//go:embed openapi.yaml
+//	var openapiYAML []byte
 //
 //	// New builds the service from its configuration and the platform.
 //	func New(cfg *Config, d service.Deps) (*Service, error)
 //
 // where *Config is the service's own settings (a config.Section, or any
 // struct if it has none), migrations holds its sqlite/ and postgres/ goose
-// files, and *Service implements [Service], usually by embedding [Defaults]
-// and overriding what it has. A service never imports another: what one
+// files, openapi.yaml describes every route it registers (an OpenAPI 3.1
+// fragment of paths and components: see package openapi), and *Service
+// implements [Service], usually by embedding [Defaults] and overriding what
+// it has. A service never imports another: what one
 // needs of another is a function type it declares in its own package, which
 // app wires.
 package service
@@ -101,6 +106,10 @@ type Def struct {
 	// Migrations holds the service's goose files in a sqlite/ and a
 	// postgres/ directory, or is nil for a service without tables.
 	Migrations fs.FS
+	// OpenAPI is the service's part of the OpenAPI document, in YAML: the
+	// paths of every route it registers and the components they use (see
+	// package openapi for the format). Set it with [Def.WithOpenAPI].
+	OpenAPI []byte
 
 	config func() any
 	build  func(cfg any, d Deps) (Service, error)
@@ -122,6 +131,14 @@ func Define[C any, S Service](name string, migrations fs.FS, newService func(cfg
 			return newService(c, d)
 		},
 	}
+}
+
+// WithOpenAPI returns d with doc as its part of the OpenAPI document.
+// app merges the parts of the mounted services into /openapi.json at
+// start-up, and refuses to start if one is malformed or contradicts another.
+func (d Def) WithOpenAPI(doc []byte) Def {
+	d.OpenAPI = doc
+	return d
 }
 
 // NewConfig returns a new, empty configuration of the service, for

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,8 +56,20 @@ type Server struct {
 	App  *app.App
 	DB   *database.DB
 	Jobs *jobs.Client
-	// Routes is every route the server registers.
+	// Routes is every route the mounted services register.
 	Routes []app.Route
+	// PlatformRoutes is every route of the platform itself (/health,
+	// /openapi.json, ...).
+	PlatformRoutes []app.Route
+	// OpenAPI is the document the server serves at /openapi.json, which
+	// every request made through the Server is checked against (see
+	// [Contract]).
+	OpenAPI  []byte
+	contract *Contract
+	// lenient turns the check of requests off (SkipRequestChecks).
+	lenient atomic.Bool
+	// tb is Start's, for Do and DoHeader, which take none.
+	tb testing.TB
 	// SMTP receives every mail the workers send.
 	SMTP *testkit.SMTP
 	// Logs holds every log line, JSON.
@@ -102,6 +115,11 @@ func Start(tb testing.TB, env map[string]string) *Server {
 		a.Close()
 		tb.Fatalf("start rightsize: %v", err)
 	}
+	contract, err := ContractFor(a.OpenAPI())
+	if err != nil {
+		a.Close()
+		tb.Fatalf("rightsize's OpenAPI document: %v", err)
+	}
 	h := a.Handler()
 	srv := httptest.NewServer(h)
 	// Cleanups run last-registered first: the server, then jobs, then the
@@ -116,8 +134,18 @@ func Start(tb testing.TB, env map[string]string) *Server {
 		a.Close()
 	})
 	d := a.Deps()
-	return &Server{URL: srv.URL, Handler: h, App: a, DB: d.DB, Jobs: d.Jobs, Routes: a.Routes(), SMTP: smtp, Logs: logs, client: srv.Client()}
+	return &Server{
+		URL: srv.URL, Handler: h, App: a, DB: d.DB, Jobs: d.Jobs, Routes: a.Routes(), PlatformRoutes: a.PlatformRoutes(),
+		OpenAPI: a.OpenAPI(), contract: contract, tb: tb, SMTP: smtp, Logs: logs, client: srv.Client(),
+	}
 }
+
+// SkipRequestChecks stops checking requests against the OpenAPI document
+// (responses are still checked), for fuzz tests: encoding/json, behind
+// httpx.Decode, accepts bodies the document refuses (a field name in
+// another case, "EMAIL" for "email"; a key given twice), and a fuzzer finds
+// them.
+func (s *Server) SkipRequestChecks() { s.lenient.Store(true) }
 
 // Response is an answer of the server, its JSON body decoded.
 type Response struct {
@@ -128,10 +156,12 @@ type Response struct {
 
 // Call sends body (a string is sent as is, anything else as its JSON) with
 // bearer as the credential, if not empty, and fails the test if the request
-// cannot be made. Call it on the test's goroutine only; elsewhere use Do.
+// cannot be made. The exchange is checked against the OpenAPI document (see
+// [Contract]); a disagreement fails the test too. Call it on the test's
+// goroutine only; elsewhere use Do.
 func (s *Server) Call(tb testing.TB, method, path, bearer string, body any) Response {
 	tb.Helper()
-	r, err := s.Do(method, path, bearer, body)
+	r, err := s.do(tb, method, path, bearerHeader(bearer), body)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -139,20 +169,26 @@ func (s *Server) Call(tb testing.TB, method, path, bearer string, body any) Resp
 }
 
 // Do is Call returning its error instead of failing the test: for
-// goroutines a test starts, since t.Fatal must run on the test's own.
+// goroutines a test starts, since t.Fatal must run on the test's own. A
+// disagreement with the OpenAPI document still fails the test (with
+// Errorf, which any goroutine may call).
 func (s *Server) Do(method, path, bearer string, body any) (Response, error) {
+	return s.do(s.tb, method, path, bearerHeader(bearer), body)
+}
+
+func bearerHeader(bearer string) http.Header {
 	h := http.Header{}
 	if bearer != "" {
 		h.Set("Authorization", "Bearer "+bearer)
 	}
-	return s.DoHeader(method, path, h, body)
+	return h
 }
 
 // CallHeader is Call with request headers of the test's choosing
 // (Authorization, X-Forwarded-For, Origin, ...).
 func (s *Server) CallHeader(tb testing.TB, method, path string, header http.Header, body any) Response {
 	tb.Helper()
-	r, err := s.DoHeader(method, path, header, body)
+	r, err := s.do(tb, method, path, header, body)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -161,6 +197,12 @@ func (s *Server) CallHeader(tb testing.TB, method, path string, header http.Head
 
 // DoHeader is CallHeader returning its error instead of failing the test.
 func (s *Server) DoHeader(method, path string, header http.Header, body any) (Response, error) {
+	return s.do(s.tb, method, path, header, body)
+}
+
+func (s *Server) do(tb testing.TB, method, path string, header http.Header, body any) (Response, error) {
+	tb.Helper()
+	var sent []byte
 	var rd io.Reader
 	if body != nil {
 		raw, ok := body.(string)
@@ -171,6 +213,7 @@ func (s *Server) DoHeader(method, path string, header http.Header, body any) (Re
 			}
 			raw = string(j)
 		}
+		sent = []byte(raw)
 		rd = strings.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, s.URL+path, rd)
@@ -191,6 +234,13 @@ func (s *Server) DoHeader(method, path string, header http.Header, body any) (Re
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
 		return Response{}, err
+	}
+	check := s.contract.Check
+	if s.lenient.Load() {
+		check = s.contract.CheckResponse
+	}
+	for _, msg := range check(req, sent, res, raw) {
+		tb.Errorf("disagrees with the OpenAPI document: %s", msg)
 	}
 	r := Response{Status: res.StatusCode, Header: res.Header}
 	if len(bytes.TrimSpace(raw)) > 0 {
