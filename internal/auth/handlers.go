@@ -129,19 +129,12 @@ func (s *Service) refresh() http.Handler {
 
 // principal returns the caller, who the authn middleware has already
 // authenticated on every route of this service outside Public.
-func principal(ctx context.Context) (authn.Principal, error) {
-	p, ok := authn.PrincipalFrom(ctx)
-	if !ok {
-		return authn.Principal{}, apperr.ErrUnauthenticated
-	}
-	return p, nil
-}
 
 // sessionPrincipal is for the routes that act on a login, which an API key
 // is not. Only a login can mint keys, so a leaked key cannot mint itself
 // successors.
 func sessionPrincipal(ctx context.Context) (authn.Principal, error) {
-	p, err := principal(ctx)
+	p, err := authn.Caller(ctx)
 	if err == nil && p.SessionID == "" {
 		return p, apperr.New(apperr.ErrForbidden, "this needs an access token from a login, not an API key")
 	}
@@ -164,7 +157,7 @@ func (s *Service) logout() http.Handler {
 
 func (s *Service) me() http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}
@@ -183,7 +176,7 @@ func (s *Service) updateMe() http.Handler {
 		Name *string `json:"name"`
 	}
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}
@@ -303,7 +296,7 @@ func (s *Service) createAPIKey() http.Handler {
 
 func (s *Service) listAPIKeys() http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}
@@ -330,7 +323,7 @@ func (s *Service) listAPIKeys() http.Handler {
 
 func (s *Service) deleteAPIKey() http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package orders
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -63,14 +62,6 @@ func optTimeJSON(t *time.Time) *string {
 	return &s
 }
 
-func principal(ctx context.Context) (authn.Principal, error) {
-	p, ok := authn.PrincipalFrom(ctx)
-	if !ok {
-		return authn.Principal{}, apperr.ErrUnauthenticated
-	}
-	return p, nil
-}
-
 func (s *Service) createOrder() http.Handler {
 	type item struct {
 		SKU        string `json:"sku"`
@@ -83,7 +74,7 @@ func (s *Service) createOrder() http.Handler {
 		Items    []item `json:"items"`
 	}
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}
@@ -116,7 +107,7 @@ func (s *Service) createOrder() http.Handler {
 
 func (s *Service) getOrder() http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}
@@ -136,7 +127,7 @@ var listParams = map[string]bool{"limit": true, "cursor": true, "status": true, 
 
 func (s *Service) listOrders() http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}
@@ -207,7 +198,7 @@ func parseFilter(r *http.Request) (Filter, error) {
 
 func (s *Service) cancelOrder() http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := principal(r.Context())
+		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,11 @@
 // their [APIKeyPrefix] and routes them there.
 package authn
 
-import "context"
+import (
+	"context"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+)
 
 // Principal is who a request is authenticated as.
 type Principal struct {
@@ -73,4 +77,16 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
+}
+
+// Caller returns the principal of an authenticated request, for a handler
+// behind [Require]; without one (a route mounted outside the guard, a bug)
+// it returns apperr.ErrUnauthenticated, which answers 401 rather than
+// serving an anonymous caller.
+func Caller(ctx context.Context) (Principal, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return Principal{}, apperr.ErrUnauthenticated
+	}
+	return p, nil
 }
