@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -83,6 +84,12 @@ func (s *Service) createOrder() http.Handler {
 			return err
 		}
 		var v apperr.Validation
+		if len(in.Items) > MaxItems {
+			// Refused before any item is looked at: checking a million
+			// of them would cost what the limit is there to prevent.
+			v.Add("items", fmt.Sprintf("must hold at most %d items", MaxItems))
+			return v.Err()
+		}
 		order := NewOrder{Currency: in.Currency, Items: make([]NewItem, len(in.Items))}
 		order.IdempotencyKey, _ = idempotency.KeyFrom(r.Context())
 		for i, it := range in.Items {
@@ -169,9 +176,12 @@ func parseFilter(r *http.Request) (Filter, error) {
 	var f Filter
 	var v apperr.Validation
 	q := r.URL.Query()
-	for name := range q {
-		if !listParams[name] {
+	for name, values := range q {
+		switch {
+		case !listParams[name]:
 			v.Add(name, "is not a parameter of this list (limit, cursor, status, created_after, created_before)")
+		case len(values) > 1:
+			v.Add(name, "must be given once")
 		}
 	}
 	if q.Has("status") {
@@ -185,12 +195,13 @@ func parseFilter(r *http.Request) (Filter, error) {
 		if !q.Has(t.name) {
 			continue
 		}
+		// The year is checked in UTC, as the databases store it: SQLite
+		// compares times as text, where "10000-" sorts before "2026-".
 		at, err := time.Parse(time.RFC3339Nano, q.Get(t.name))
-		if err != nil || at.Year() < 1 || at.Year() > 9999 {
-			v.Add(t.name, "must be an RFC 3339 time, such as 2026-12-01T00:00:00Z")
+		if at = at.UTC(); err != nil || at.Year() < 1 || at.Year() > 9999 {
+			v.Add(t.name, "must be an RFC 3339 time from year 1 to 9999 in UTC, such as 2026-12-01T00:00:00Z")
 			continue
 		}
-		at = at.UTC()
 		*t.dst = &at
 	}
 	return f, v.Err()

@@ -357,7 +357,21 @@ func TestBadInputWritesNothing(t *testing.T) {
 	if r := b.Call(t, "POST", "/v1/orders", ada.Access, huge); r.Status != http.StatusRequestEntityTooLarge {
 		t.Errorf("a 2 MB body: got %d %v, want 413", r.Status, r.Body)
 	}
+	// Thousands of items are refused as one error, before any is looked
+	// at: the answer stays small.
+	r := b.Call(t, "POST", "/v1/orders", ada.Access, `{"currency":"EUR","items":[`+strings.Repeat(`{},`, 50000)+`{}]}`)
+	if r.Status != http.StatusBadRequest || !slices.Equal(apptest.ErrorFields(r.Body), []string{"items"}) {
+		t.Errorf("50,001 empty items: got %d %v, want 400 naming items once", r.Status, apptest.ErrorFields(r.Body))
+	}
+	r = b.Call(t, "POST", "/v1/orders", ada.Access, `{"currency":"EUR","items":[{"sku":"A","name":"A","quantity":1,"unit_amount":`+strings.Repeat("9", 100000)+`}]}`)
+	if r.Status != http.StatusBadRequest || len(fmt.Sprint(r.Body["detail"])) > 200 {
+		t.Errorf("a 100,000-digit price: got %d with a detail of %d bytes, want 400 with a short detail", r.Status, len(fmt.Sprint(r.Body["detail"])))
+	}
 	for q, field := range map[string]string{
+		"status=pending&status=paid": "status",
+		"limit=1&limit=3":            "limit",
+		// Year 10000 once in UTC, where the databases compare it.
+		"created_after=9999-12-31T23:59:59-23:59": "created_after",
 		"status=shipped":            "status",
 		"created_after=yesterday":   "created_after",
 		"created_before=2026-13-01": "created_before",

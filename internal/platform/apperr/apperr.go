@@ -185,13 +185,23 @@ func (e *ValidationError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) true for a *ValidationError.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-// Validation collects field errors; its zero value is ready to use.
+// Validation collects field errors; its zero value is ready to use. It keeps
+// the first [MaxFieldErrors] of them, so that a request holding thousands of
+// bad values cannot make an answer (and a log line) of megabytes.
 type Validation struct {
-	fields []FieldError
+	fields  []FieldError
+	dropped int
 }
+
+// MaxFieldErrors is the most field errors a [Validation] reports.
+const MaxFieldErrors = 20
 
 // Add records that field is wrong, and why.
 func (v *Validation) Add(field, message string) {
+	if len(v.fields) == MaxFieldErrors {
+		v.dropped++
+		return
+	}
 	v.fields = append(v.fields, FieldError{Field: field, Message: message})
 }
 
@@ -207,5 +217,9 @@ func (v *Validation) Err() error {
 	if len(v.fields) == 0 {
 		return nil
 	}
-	return &ValidationError{Fields: v.fields}
+	fields := v.fields
+	if v.dropped > 0 {
+		fields = append(fields[:len(fields):len(fields)], FieldError{Field: "", Message: fmt.Sprintf("and %d more errors, not listed", v.dropped)})
+	}
+	return &ValidationError{Fields: fields}
 }

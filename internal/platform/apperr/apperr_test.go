@@ -167,3 +167,22 @@ func TestValidation(t *testing.T) {
 		t.Errorf("Err() = %#v, want one field error for age", err)
 	}
 }
+
+// A Validation keeps the first MaxFieldErrors errors and says how many more
+// there were, so that no input can make an answer of megabytes.
+func TestValidationCapsItsErrors(t *testing.T) {
+	var v apperr.Validation
+	for i := range 1000 {
+		v.Add(fmt.Sprintf("items[%d].sku", i), "is required")
+	}
+	ve, ok := errors.AsType[*apperr.ValidationError](v.Err())
+	if !ok {
+		t.Fatalf("Err: got %v, want a *ValidationError", v.Err())
+	}
+	if n := len(ve.Fields); n != apperr.MaxFieldErrors+1 {
+		t.Fatalf("got %d fields, want %d and a last entry counting the rest", n, apperr.MaxFieldErrors+1)
+	}
+	if last := ve.Fields[len(ve.Fields)-1]; last.Message != "and 980 more errors, not listed" {
+		t.Errorf("last entry: got %+v, want it to count the 980 dropped", last)
+	}
+}

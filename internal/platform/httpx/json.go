@@ -137,6 +137,12 @@ func decodeError(err, readErr error) error {
 	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		got, value, _ := strings.Cut(e.Value, " ") // "number 300" when out of range
 		if value != "" {
+			if len(value) > 40 { // the client's own number, which may be a megabyte long
+				value = value[:40] + "…"
+			}
+			if strings.Contains(value, ".") && e.Type.Kind() != reflect.Float32 && e.Type.Kind() != reflect.Float64 {
+				return invalid(fmt.Sprintf("field %q: want a whole number, got %s", e.Field, value))
+			}
 			return invalid(fmt.Sprintf("field %q: %s is out of range for %s", e.Field, value, e.Type))
 		}
 		if e.Field == "" {
