@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,10 +77,6 @@ func TestQueriesUseIndexes(t *testing.T) {
 	const user, order = "usr_7", "ord_00000000000000000000000007"
 	at := time.Date(2026, 1, 20, 0, 0, 0, 0, time.UTC)
 	after := &position{CreatedAt: at, ID: order}
-	page := make([]any, 20)
-	for i := range page {
-		page[i] = fmt.Sprintf("ord_%026d", 7+500*i)
-	}
 	// The primary keys' indexes are named by the database.
 	ordersPK, itemsPK := "orders_pkey", "order_items_pkey"
 	if db.Dialect() == database.SQLite {
@@ -95,7 +92,6 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{"get an order", orderQuery(byUserAndID), []any{order, user}, []string{ordersPK, itemsPK}},
 		{"get an order by ID", orderQuery(byID), []any{order}, []string{ordersPK, itemsPK}},
 		{"get an order by idempotency key", orderQuery(byKey), []any{user, "key-3"}, []string{"orders_user_idempotency_key", itemsPK}},
-		{"items of a page", itemsQuery(len(page)), page, []string{itemsPK}},
 		{"status of an order", statusQuery(false), []any{order}, []string{ordersPK}},
 		{"status of a user's order", statusQuery(true), []any{order, user}, []string{ordersPK}},
 		{"cancel", transitionQuery(Cancelled, "", true), []any{Cancelled, at, order, Pending, user}, []string{ordersPK}},
@@ -116,7 +112,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{"list by status and range", Filter{Status: Paid, CreatedAfter: &at, CreatedBefore: &day}, after, "orders_user_status_created"},
 	} {
 		sql, args := listQuery(user, l.f, l.after, 21)
-		queries = append(queries, query{l.name, sql, args, []string{l.index}})
+		queries = append(queries, query{l.name, sql, args, []string{l.index, itemsPK}})
 	}
 
 	for _, q := range queries {
@@ -171,7 +167,7 @@ func explain(t *testing.T, db *database.DB, query string, args []any) string {
 }
 
 // scansTable reports whether plan reads orders or order_items whole:
-// PostgreSQL's "Seq Scan on", SQLite's "SCAN" without an index.
+// PostgreSQL's "Seq Scan on", SQLite's "SCAN" of either without an index.
 func scansTable(d database.Dialect, plan string) bool {
 	for line := range strings.Lines(plan) {
 		switch d {
@@ -180,7 +176,9 @@ func scansTable(d database.Dialect, plan string) bool {
 				return true
 			}
 		default:
-			if strings.HasPrefix(strings.TrimSpace(line), "SCAN") && !strings.Contains(line, "INDEX") {
+			// "SCAN page" reads a list's page of orders, already found by index.
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "SCAN" && slices.Contains([]string{"orders", "order_items", "o", "i"}, f[1]) && !strings.Contains(line, "INDEX") {
 				return true
 			}
 		}

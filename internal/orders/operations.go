@@ -70,16 +70,9 @@ func (s *Service) Order(ctx context.Context, userID, orderID string) (Order, err
 
 // Orders returns up to limit of userID's orders that match f, newest first,
 // with their items, after the position after (nil for the first page), in
-// two queries whatever limit is.
+// one query whatever limit is.
 func (s *Service) Orders(ctx context.Context, userID string, f Filter, after *position, limit int) ([]Order, error) {
-	orders, err := listOrders(ctx, s.db, userID, f, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	if err := addItems(ctx, s.db, orders); err != nil {
-		return nil, err
-	}
-	return orders, nil
+	return listOrders(ctx, s.db, userID, f, after, limit)
 }
 
 // Cancel cancels userID's pending order orderID and returns it. An order in

@@ -6,8 +6,8 @@
 //     user's order is not found, exactly like a missing one (404).
 //   - Pagination: newest first by (created_at, id), after a signed cursor,
 //     so rows inserted between pages never shift a page.
-//   - No N+1 queries: a page of orders and all their items take two queries
-//     whatever the page size; one order takes one.
+//   - No N+1 queries: a page of orders with all their items is one query
+//     whatever the page size, and so is one order.
 //   - Indexes: each query is served by an index named in the migration
 //     (a test reads EXPLAIN on PostgreSQL with 50,000 orders).
 //   - Money: integers of the currency's minor units, totals computed by the

@@ -93,22 +93,36 @@ func orderWhere(ctx context.Context, q database.Querier, cond string, args ...an
 		return Order{}, err
 	}
 	defer rows.Close()
-	var o Order
-	for rows.Next() {
-		var it Item
-		if err := rows.Scan(scanItem(scanOrder(make([]any, 0, 16), &o), &it)...); err != nil {
-			return Order{}, err
-		}
-		it.Amount = it.Quantity * it.UnitAmount
-		o.Items = append(o.Items, it)
-	}
-	if err := rows.Err(); err != nil {
+	orders, err := scanOrders(rows)
+	if err != nil {
 		return Order{}, err
 	}
-	if o.ID == "" {
+	if len(orders) == 0 {
 		return Order{}, fmt.Errorf("order: %w", apperr.ErrNotFound)
 	}
-	return o, nil
+	return orders[0], nil
+}
+
+// scanOrders reads rows of orderColumns then itemColumns, one per item,
+// each order's rows together, into orders with their items.
+func scanOrders(rows *database.Rows) ([]Order, error) {
+	var orders []Order
+	var o Order
+	var it Item
+	dest := scanItem(scanOrder(make([]any, 0, 15), &o), &it)
+	for rows.Next() {
+		o, it = Order{}, Item{} // no pointer (PaidAt, ...) shared with the last row's order
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if len(orders) == 0 || orders[len(orders)-1].ID != o.ID {
+			orders = append(orders, o)
+		}
+		it.Amount = it.Quantity * it.UnitAmount
+		last := &orders[len(orders)-1]
+		last.Items = append(last.Items, it)
+	}
+	return orders, rows.Err()
 }
 
 func orderQuery(cond string) string {
@@ -137,10 +151,8 @@ type position struct {
 }
 
 // listOrders returns up to limit of userID's orders matching f, newest
-// first, after the position after if not nil, without their items. Only the
-// conditions in use are written into the statement, so that the planner
-// sees each query for what it is: orders_user_created serves it, or
-// orders_user_status_created with a status.
+// first, after the position after if not nil, with their items, in one
+// query.
 func listOrders(ctx context.Context, q database.Querier, userID string, f Filter, after *position, limit int) ([]Order, error) {
 	query, args := listQuery(userID, f, after, limit)
 	rows, err := q.Query(ctx, query, args...)
@@ -148,18 +160,14 @@ func listOrders(ctx context.Context, q database.Querier, userID string, f Filter
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		var o Order
-		if err := rows.Scan(scanOrder(make([]any, 0, 11), &o)...); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return scanOrders(rows)
 }
 
-// listQuery is listOrders' statement and its arguments.
+// listQuery is listOrders' statement and its arguments: the page of orders,
+// then each with its items. Only the conditions in use are written into
+// the statement, so that the planner sees each query for what it is:
+// orders_user_created serves the page, or orders_user_status_created with
+// a status, then order_items' primary key the items.
 func listQuery(userID string, f Filter, after *position, limit int) (string, []any) {
 	cond := []string{"o.user_id = $1"}
 	args := []any{userID}
@@ -181,46 +189,18 @@ func listQuery(userID string, f Filter, after *position, limit int) (string, []a
 		cond = append(cond, fmt.Sprintf("(o.created_at, o.id) < ($%d, $%d)", n-1, n))
 	}
 	args = append(args, limit)
-	return `SELECT ` + orderColumns + ` FROM orders o
-		WHERE ` + strings.Join(cond, " AND ") + `
-		ORDER BY o.created_at DESC, o.id DESC LIMIT $` + strconv.Itoa(len(args)), args
+	return `WITH page AS (
+			SELECT * FROM orders o
+			WHERE ` + strings.Join(cond, " AND ") + `
+			ORDER BY o.created_at DESC, o.id DESC LIMIT $` + strconv.Itoa(len(args)) + `
+		)
+		SELECT ` + pageColumns + `, ` + itemColumns + `
+		FROM page JOIN order_items i ON i.order_id = page.id
+		ORDER BY page.created_at DESC, page.id DESC, i.position`, args
 }
 
-// addItems fills in the items of orders with one query, whatever their
-// number (order_items' primary key serves it).
-func addItems(ctx context.Context, q database.Querier, orders []Order) error {
-	if len(orders) == 0 {
-		return nil
-	}
-	at := make(map[string]int, len(orders))
-	args := make([]any, len(orders))
-	for i, o := range orders {
-		at[o.ID] = i
-		args[i] = o.ID
-	}
-	rows, err := q.Query(ctx, itemsQuery(len(args)), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var orderID string
-		var it Item
-		if err := rows.Scan(scanItem([]any{&orderID}, &it)...); err != nil {
-			return err
-		}
-		it.Amount = it.Quantity * it.UnitAmount
-		o := &orders[at[orderID]]
-		o.Items = append(o.Items, it)
-	}
-	return rows.Err()
-}
-
-// itemsQuery selects the items of n orders.
-func itemsQuery(n int) string {
-	return `SELECT i.order_id, ` + itemColumns + ` FROM order_items i
-		WHERE i.order_id IN ` + placeholders(1, n) + ` ORDER BY i.order_id, i.position`
-}
+// pageColumns are orderColumns read from listQuery's page.
+var pageColumns = strings.ReplaceAll(orderColumns, "o.", "page.")
 
 // transition moves order id (of userID, unless userID is "") to status to,
 // at t, if it is in the status the state machine moves to from; set adds

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // conn is what *sql.DB and *sql.Tx have in common.
@@ -21,42 +23,75 @@ type conn interface {
 
 // Rows is the result of a query. Closing it, or reading it to the end, also
 // releases the query's deadline. Its errors name the statement, as those of
-// [DB.Query] do.
+// [DB.Query] do. It reads database/sql's rows, or pgx's on PostgreSQL
+// outside a transaction; Scan takes the same destinations either way.
 type Rows struct {
-	*sql.Rows
+	sql    *sql.Rows
+	pg     pgx.Rows
 	query  string
 	cancel context.CancelFunc
 }
 
 // Next prepares the next row; see sql.Rows.Next.
 func (r *Rows) Next() bool {
-	if r.Rows.Next() {
-		return true
+	var ok bool
+	if r.pg != nil {
+		ok = r.pg.Next()
+	} else {
+		ok = r.sql.Next()
 	}
-	r.cancel()
-	return false
+	if !ok {
+		r.cancel()
+	}
+	return ok
 }
 
 // Scan copies the current row's columns into dest; see sql.Rows.Scan.
 func (r *Rows) Scan(dest ...any) error {
-	return queryError(r.query, r.Rows.Scan(dest...))
+	if r.pg != nil {
+		return queryError(r.query, r.pg.Scan(dest...))
+	}
+	return queryError(r.query, r.sql.Scan(dest...))
 }
 
 // Err returns the error, if any, that ended the iteration; see sql.Rows.Err.
 func (r *Rows) Err() error {
-	return queryError(r.query, r.Rows.Err())
+	if r.pg != nil {
+		return queryError(r.query, r.pg.Err())
+	}
+	return queryError(r.query, r.sql.Err())
 }
 
 // Close closes the rows; see sql.Rows.Close.
 func (r *Rows) Close() error {
-	err := r.Rows.Close()
+	var err error
+	if r.pg != nil {
+		r.pg.Close()
+		err = r.pg.Err()
+	} else {
+		err = r.sql.Close()
+	}
 	r.cancel()
 	return queryError(r.query, err)
 }
 
+// Columns returns the names of the columns.
+func (r *Rows) Columns() ([]string, error) {
+	if r.pg != nil {
+		fields := r.pg.FieldDescriptions()
+		names := make([]string, len(fields))
+		for i, f := range fields {
+			names[i] = f.Name
+		}
+		return names, nil
+	}
+	return r.sql.Columns()
+}
+
 // Row is the result of QueryRow.
 type Row struct {
-	row    *sql.Row
+	sql    *sql.Row
+	pg     pgx.Row
 	query  string
 	cancel context.CancelFunc
 }
@@ -66,7 +101,10 @@ type Row struct {
 // other error it names the statement.
 func (r *Row) Scan(dest ...any) error {
 	defer r.cancel()
-	return queryError(r.query, r.row.Scan(dest...))
+	if r.pg != nil {
+		return queryError(r.query, r.pg.Scan(dest...)) // pgx.ErrNoRows is an sql.ErrNoRows
+	}
+	return queryError(r.query, r.sql.Scan(dest...))
 }
 
 func exec(ctx context.Context, db *DB, c conn, query string, args []any) (sql.Result, error) {
@@ -87,7 +125,7 @@ func queryRows(ctx context.Context, db *DB, c conn, query string, args []any) (*
 		cancel()
 		return nil, queryError(query, err)
 	}
-	return &Rows{Rows: rows, query: query, cancel: cancel}, nil
+	return &Rows{sql: rows, query: query, cancel: cancel}, nil
 }
 
 func queryRow(ctx context.Context, db *DB, c conn, query string, args []any) *Row {
@@ -96,7 +134,30 @@ func queryRow(ctx context.Context, db *DB, c conn, query string, args []any) *Ro
 	row := c.QueryRowContext(ctx, query, args...)
 	err := row.Err()
 	db.observe(ctx, query, start, err)
-	return &Row{row: row, query: query, cancel: cancel}
+	return &Row{sql: row, query: query, cancel: cancel}
+}
+
+// pgQueryRows is queryRows on PostgreSQL's pool. pgx reports a query's
+// failure with its rows, so the first result is waited for here, to time
+// the query as database/sql's path does.
+func pgQueryRows(ctx context.Context, db *DB, query string, args []any) (*Rows, error) {
+	ctx, cancel := db.deadline(ctx)
+	start := time.Now()
+	rows, err := db.pool.Query(ctx, query, args...)
+	db.observe(ctx, query, start, err)
+	if err != nil {
+		cancel()
+		return nil, queryError(query, err)
+	}
+	return &Rows{pg: rows, query: query, cancel: cancel}, nil
+}
+
+func pgQueryRow(ctx context.Context, db *DB, query string, args []any) *Row {
+	ctx, cancel := db.deadline(ctx)
+	start := time.Now()
+	row := db.pool.QueryRow(ctx, query, args...)
+	db.observe(ctx, query, start, nil)
+	return &Row{pg: row, query: query, cancel: cancel}
 }
 
 // queryError names the statement err came from, so that every error a query
