@@ -93,7 +93,7 @@ func orderWhere(ctx context.Context, q database.Querier, cond string, args ...an
 		return Order{}, err
 	}
 	defer rows.Close()
-	orders, err := scanOrders(rows)
+	orders, err := scanOrders(rows, 1)
 	if err != nil {
 		return Order{}, err
 	}
@@ -105,8 +105,8 @@ func orderWhere(ctx context.Context, q database.Querier, cond string, args ...an
 
 // scanOrders reads rows of orderColumns then itemColumns, one per item,
 // each order's rows together, into orders with their items.
-func scanOrders(rows *database.Rows) ([]Order, error) {
-	var orders []Order
+func scanOrders(rows *database.Rows, capacity int) ([]Order, error) {
+	orders := make([]Order, 0, capacity)
 	var o Order
 	var it Item
 	dest := scanItem(scanOrder(make([]any, 0, 15), &o), &it)
@@ -116,6 +116,7 @@ func scanOrders(rows *database.Rows) ([]Order, error) {
 			return nil, err
 		}
 		if len(orders) == 0 || orders[len(orders)-1].ID != o.ID {
+			o.Items = make([]Item, 0, 4) // most orders have a few lines
 			orders = append(orders, o)
 		}
 		it.Amount = it.Quantity * it.UnitAmount
@@ -160,7 +161,7 @@ func listOrders(ctx context.Context, q database.Querier, userID string, f Filter
 		return nil, err
 	}
 	defer rows.Close()
-	return scanOrders(rows)
+	return scanOrders(rows, limit)
 }
 
 // listQuery is listOrders' statement and its arguments: the page of orders,

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
@@ -33,9 +34,14 @@ func encode(w http.ResponseWriter, status int, contentType string, v any) {
 	if err != nil {
 		panic(fmt.Sprintf("httpx: encoding %T response: %v", v, err))
 	}
-	w.Header().Set("Content-Type", contentType)
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	// Known length: net/http then sends a body over its 4 KiB buffer in
+	// one piece rather than as chunks.
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 // Validator is implemented by request types that check themselves. Decode
