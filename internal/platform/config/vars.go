@@ -173,7 +173,7 @@ func (c *Config) Vars() []Var {
 		{
 			Name: "DB_MAX_IDLE_CONNS", Default: "",
 			Want:        "an integer from 0 to DB_MAX_OPEN_CONNS",
-			Description: "Most idle database connections kept. Unset, it is DB_MAX_OPEN_CONNS: a smaller number closes and reopens connections on every burst above it, which costs PostgreSQL a new backend each time.",
+			Description: "Most idle database connections kept, on SQLite. Unset, it is DB_MAX_OPEN_CONNS: a smaller number closes and reopens connections on every burst above it. PostgreSQL's pool keeps up to DB_MAX_OPEN_CONNS idle and closes each after DB_CONN_MAX_IDLE_TIME.",
 			Parse:       Int(&c.DBMaxIdleConns, 0, math.MaxInt),
 		},
 		{
