@@ -340,6 +340,8 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"empty name", order("EUR", map[string]any{"sku": "A", "name": "", "quantity": 1, "unit_amount": 1}), "items[0].name", ""},
 		{"null body", `null`, "currency", ""},
 		{"two values", `{"currency":"EUR","items":[]} {}`, "", "after"},
+		{"currency given twice", `{"currency":"EUR","items":[{"sku":"A","name":"A","quantity":1,"unit_amount":1}],"currency":"USD"}`, "", "twice"},
+		{"field in other case", `{"Currency":"EUR","items":[{"sku":"A","name":"A","quantity":1,"unit_amount":1}]}`, "", "Currency"},
 	} {
 		r := b.Call(t, "POST", "/v1/orders", ada.Access, tt.body)
 		switch {

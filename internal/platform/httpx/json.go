@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,7 +75,9 @@ func Decode[T any](r *http.Request) (T, error) {
 	if r.Body == nil { // only on requests built by hand; servers always set one
 		return v, invalid("request body is empty")
 	}
-	body := &errReader{r: r.Body}
+	// The bytes read are kept for checkKeys; LimitBody caps them.
+	var raw bytes.Buffer
+	body := &errReader{r: io.TeeReader(r.Body, &raw)}
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
@@ -93,6 +96,9 @@ func Decode[T any](r *http.Request) (T, error) {
 	}
 	if rv := reflect.ValueOf(&v).Elem(); rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return v, invalid("request body must not be null")
+	}
+	if err := checkKeys(json.NewDecoder(&raw), reflect.TypeFor[T]()); err != nil {
+		return v, err
 	}
 	if val, ok := any(&v).(Validator); ok {
 		return v, val.Validate()
@@ -216,4 +222,102 @@ func jsonType(t reflect.Type) string {
 		return jsonType(t.Elem())
 	}
 	return t.String()
+}
+
+// checkKeys walks the JSON value dec holds (already decoded once, so well
+// formed) beside t, the type it was decoded into, and refuses what
+// encoding/json lets through: a key given twice in one object (the last
+// would win, while a proxy or a signature may have read the first), and a
+// key that only matches a field when case is folded ("Currency", "ſku" for
+// "sku"). Every key must be a field's exact JSON name.
+func checkKeys(dec *json.Decoder, t reflect.Type) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return invalid(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)) {
+		t = nil // decodes itself: check only for duplicate keys
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return invalid(strings.TrimPrefix(err.Error(), "json: "))
+			}
+			key := kt.(string)
+			if seen[key] {
+				return invalid(fmt.Sprintf("field %q is given twice", key))
+			}
+			seen[key] = true
+			var ft reflect.Type
+			switch {
+			case t == nil || t.Kind() == reflect.Interface:
+			case t.Kind() == reflect.Map:
+				ft = t.Elem()
+			case t.Kind() == reflect.Struct:
+				f, ok := jsonField(t, key)
+				if !ok {
+					return invalid(fmt.Sprintf("unknown field %q", key))
+				}
+				ft = f
+			}
+			if err := checkKeys(dec, ft); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // '}'
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for dec.More() {
+			if err := checkKeys(dec, et); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ']'
+	}
+	if err != nil {
+		return invalid(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// jsonField returns the type of struct t's field whose JSON name is exactly
+// name, looking into embedded structs as encoding/json does.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		if f.Anonymous && tag == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if typ, ok := jsonField(ft, name); ok {
+					return typ, true
+				}
+				continue
+			}
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }

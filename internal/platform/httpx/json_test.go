@@ -30,6 +30,11 @@ func TestDecode(t *testing.T) {
 		{"ok", jsonCT, `{"name":"a","age":3,"tags":["x"]}`, 201, "", nil},
 		{"ok with charset", http.Header{"Content-Type": {"application/json; charset=utf-8"}}, `{"name":"a"}`, 201, "", nil},
 		{"unknown field", jsonCT, `{"name":"a","colour":"red"}`, 400, `unknown field "colour"`, nil},
+		// encoding/json alone folds case and lets the last duplicate win.
+		{"field in other case", jsonCT, `{"Name":"a"}`, 400, `unknown field "Name"`, nil},
+		{"field folded from U+017F", jsonCT, `{"name":"a","tagſ":["x"]}`, 400, `unknown field "tagſ"`, nil},
+		{"field given twice", jsonCT, `{"name":"a","age":3,"name":"b"}`, 400, `field "name" is given twice`, nil},
+		{"ok with escapes", jsonCT, `{"n\u0061me":"a","tags":["x","y"]}`, 201, "", nil},
 		{"trailing data", jsonCT, `{"name":"a"} {"name":"b"}`, 400, "unexpected data after the JSON value", nil},
 		{"trailing garbage", jsonCT, `{"name":"a"}]`, 400, "unexpected data after the JSON value", nil},
 		{"wrong type", jsonCT, `{"name":"a","age":"three"}`, 400, `field "age": want number, got string`, nil},
