@@ -2,9 +2,11 @@
 // default, PostgreSQL in production) and runs every query under a deadline,
 // timed, counted and logged when slow.
 //
-// Both dialects are reached through database/sql, so a *sql.DB can be handed to
-// River and goose as is, and service code writes one kind of SQL: $1, $2
-// placeholders work on both.
+// Both dialects are reached through database/sql, so a *sql.DB can be handed
+// to River and goose as is, and service code writes one kind of SQL: $1, $2
+// placeholders work on both. On PostgreSQL that *sql.DB runs over one pgx
+// pool, which DB.Query and DB.QueryRow use directly, so that reads scan
+// straight into their destinations.
 package database
 
 import (
@@ -40,8 +42,10 @@ type Options struct {
 	Dialect Dialect
 	// DSN is a PostgreSQL URL, or the path of the SQLite file (created with its
 	// directory if missing).
-	DSN             string
-	MaxOpenConns    int
+	DSN          string
+	MaxOpenConns int
+	// MaxIdleConns bounds SQLite's idle connections; PostgreSQL's pool
+	// keeps up to MaxOpenConns idle, each until ConnMaxIdleTime.
 	MaxIdleConns    int
 	ConnMaxIdleTime time.Duration
 	ConnMaxLifetime time.Duration
