@@ -214,7 +214,12 @@ func TestSlowQueryLogAndMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"db_query_duration_seconds", "go_sql_open_connections", "go_sql_max_open_connections", "go_sql_wait_count_total"} {
+	want := []string{"db_query_duration_seconds", "go_sql_open_connections", "go_sql_max_open_connections", "go_sql_wait_count_total"}
+	if db.Dialect() == database.Postgres {
+		// The pool every query shares, and how often requests waited for it.
+		want = append(want, "db_pool_max_conns", "db_pool_conns", "db_pool_acquires_total", "db_pool_waits_total", "db_pool_wait_seconds_total")
+	}
+	for _, name := range want {
 		if !found[name] {
 			t.Errorf("metric %s not registered", name)
 		}
