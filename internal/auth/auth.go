@@ -21,7 +21,6 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -44,18 +43,10 @@ var openapiYAML []byte
 
 // migrations holds the service's schema: goose files in sqlite/ and
 // postgres/, the same versions in both.
-var migrations = sub(migrationFiles, "migrations")
+var migrations = database.EmbeddedMigrations(migrationFiles, "migrations")
 
 //go:embed migrations
 var migrationFiles embed.FS
-
-func sub(fsys fs.FS, dir string) fs.FS {
-	f, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // a constant directory embedded above
-	}
-	return f
-}
 
 // Service is the auth service.
 type Service struct {

@@ -30,7 +30,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -51,13 +50,7 @@ var openapiYAML []byte
 
 // migrations holds the service's schema: goose files in sqlite/ and
 // postgres/, the same versions in both.
-var migrations = func() fs.FS {
-	f, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // a constant directory embedded below
-	}
-	return f
-}()
+var migrations = database.EmbeddedMigrations(migrationFiles, "migrations")
 
 //go:embed migrations
 var migrationFiles embed.FS

@@ -168,3 +168,14 @@ func MergeMigrations(sets map[string]fs.FS) (fs.FS, error) {
 	}
 	return merged, nil
 }
+
+// EmbeddedMigrations returns the directory dir of fsys, a tree embedded with
+// //go:embed, as a service's or a platform part's migrations (its sqlite/ and
+// postgres/). A missing directory is a build bug, so it panics.
+func EmbeddedMigrations(fsys fs.FS, dir string) fs.FS {
+	f, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("database: embedded migrations %q: %v", dir, err))
+	}
+	return f
+}

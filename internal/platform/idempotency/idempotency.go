@@ -50,18 +50,10 @@ import (
 
 // Migrations holds the idempotency_keys table's goose files, in sqlite/ and
 // postgres/, the same versions in both.
-var Migrations fs.FS = sub(migrationFiles, "migrations")
+var Migrations fs.FS = database.EmbeddedMigrations(migrationFiles, "migrations")
 
 //go:embed migrations
 var migrationFiles embed.FS
-
-func sub(fsys fs.FS, dir string) fs.FS {
-	f, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // a constant directory embedded above
-	}
-	return f
-}
 
 // Options configure a [Store]. The zero value is ready to use: every field
 // has a default.
