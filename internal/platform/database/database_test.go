@@ -381,3 +381,47 @@ func TestQueryErrorsNameTheStatement(t *testing.T) {
 		t.Errorf("IsUniqueViolation(%v) = false, want true through the statement's name", err)
 	}
 }
+
+// A QueryRow that fails, or finds nothing, is observed with its outcome:
+// "error" for a failure, "ok" for no rows, on both dialects (on PostgreSQL
+// pgx reports a row's error only when it is scanned).
+func TestQueryRowOutcome(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	o := testkit.DBOptions(t, notesSchema)
+	o.Registerer = reg
+	db, err := database.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	var n int
+	if err := db.QueryRow(ctx, `SELECT 1 WHERE 1 = 0`).Scan(&n); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("no row: got %v, want sql.ErrNoRows", err)
+	}
+	if err := db.QueryRow(ctx, `SELECT no_such_column FROM notes`).Scan(&n); err == nil {
+		t.Fatal("a query of a missing column: got no error")
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "db_query_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					count[l.GetValue()] += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	// Open's ping and the empty query are "ok"; the bad column is "error".
+	if count["ok"] != 2 || count["error"] != 1 {
+		t.Errorf("got outcomes %v, want 2 ok and 1 error", count)
+	}
+}

@@ -94,6 +94,10 @@ type Row struct {
 	pg     pgx.Row
 	query  string
 	cancel context.CancelFunc
+	// For pg, observed at Scan, where pgx first reports an error.
+	db    *DB
+	ctx   context.Context
+	start time.Time
 }
 
 // Scan copies the row's columns into dest. When the query matched nothing it
@@ -102,7 +106,9 @@ type Row struct {
 func (r *Row) Scan(dest ...any) error {
 	defer r.cancel()
 	if r.pg != nil {
-		return queryError(r.query, r.pg.Scan(dest...)) // pgx.ErrNoRows is an sql.ErrNoRows
+		err := r.pg.Scan(dest...) // pgx.ErrNoRows is an sql.ErrNoRows
+		r.db.observe(r.ctx, r.query, r.start, err)
+		return queryError(r.query, err)
 	}
 	return queryError(r.query, r.sql.Scan(dest...))
 }
@@ -156,8 +162,7 @@ func pgQueryRow(ctx context.Context, db *DB, query string, args []any) *Row {
 	ctx, cancel := db.deadline(ctx)
 	start := time.Now()
 	row := db.pool.QueryRow(ctx, query, args...)
-	db.observe(ctx, query, start, nil)
-	return &Row{pg: row, query: query, cancel: cancel}
+	return &Row{pg: row, query: query, cancel: cancel, db: db, ctx: ctx, start: start}
 }
 
 // queryError names the statement err came from, so that every error a query
