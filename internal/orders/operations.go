@@ -17,12 +17,20 @@ const msgNoSuchOrder = "no such order"
 
 // Create places an order for userID, pending, and queues its confirmation
 // mail in the same transaction. Bad input is an *apperr.ValidationError
-// naming each bad field. With an IdempotencyKey that userID already made
+// naming each bad field; a userID whose account is gone is an
+// apperr.ErrUnauthenticated. With an IdempotencyKey that userID already made
 // an order with, it returns that order if it is the same one asked for,
 // and an apperr.ErrUnprocessable error if not.
 func (s *Service) Create(ctx context.Context, userID string, in NewOrder) (Order, error) {
 	items, total, err := in.check()
 	if err != nil {
+		return Order{}, err
+	}
+	// An access token outlives an account deleted after it was issued:
+	// its holder orders nothing that nobody could pay or be mailed about.
+	if _, err := s.recipient(ctx, userID); errors.Is(err, apperr.ErrNotFound) {
+		return Order{}, apperr.Wrap(err, apperr.ErrUnauthenticated, "this account no longer exists")
+	} else if err != nil {
 		return Order{}, err
 	}
 	t := now()

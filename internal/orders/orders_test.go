@@ -390,3 +390,18 @@ func TestBadInputWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// The access token of an account deleted since it was issued (valid until
+// it expires) places no order: nobody could pay it or be mailed about it.
+func TestDeletedAccountCannotOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ada := b.NewUser(t, "ada@example.com")
+	b.Want(t, http.StatusNoContent, "DELETE", "/v1/me", ada.Access, map[string]string{"password": apptest.UserPassword})
+	if r := b.Call(t, "POST", "/v1/orders", ada.Access, order("EUR", item("A", 1, 100))); r.Status != http.StatusUnauthorized {
+		t.Errorf("create with a deleted account's token: got %d %v, want 401", r.Status, r.Body)
+	}
+	if n := b.Count(t, `SELECT COUNT(*) FROM orders`); n != 0 {
+		t.Errorf("orders after the attempt: got %d, want 0", n)
+	}
+}

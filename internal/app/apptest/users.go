@@ -12,18 +12,18 @@ type User struct {
 	Access string // an access token of a live login
 }
 
-// userPassword is the password of every account NewUser makes.
-const userPassword = "correct horse battery staple, apptest"
+// UserPassword is the password of every account NewUser makes.
+const UserPassword = "correct horse battery staple, apptest"
 
 // NewUser makes an account the way a client does: it signs up with email,
 // follows the link of the verification mail and logs in. It needs the
 // auth service mounted and the worker on (Start's defaults).
 func (s *Server) NewUser(tb testing.TB, email string) User {
 	tb.Helper()
-	s.Want(tb, http.StatusAccepted, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": userPassword, "name": "Test User"})
+	s.Want(tb, http.StatusAccepted, "POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": UserPassword, "name": "Test User"})
 	token := LinkToken(tb, string(s.WaitMail(tb, email, "Please verify your email").Body), "/verify-email")
-	s.Want(tb, http.StatusOK, "POST", "/v1/auth/verify-email", "", map[string]string{"token": token, "password": userPassword})
-	login := s.Want(tb, http.StatusOK, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": userPassword})
+	s.Want(tb, http.StatusOK, "POST", "/v1/auth/verify-email", "", map[string]string{"token": token, "password": UserPassword})
+	login := s.Want(tb, http.StatusOK, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": UserPassword})
 	me := s.Want(tb, http.StatusOK, "GET", "/v1/me", login["access_token"].(string), nil)
 	return User{ID: me["id"].(string), Email: email, Access: login["access_token"].(string)}
 }
