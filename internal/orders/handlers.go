@@ -14,53 +14,9 @@ import (
 // The handlers decode, call an operation and encode; the rules live in the
 // operations.
 
-type orderResponse struct {
-	ID          string         `json:"id"`
-	Status      Status         `json:"status"`
-	Currency    string         `json:"currency"`
-	TotalAmount int64          `json:"total_amount"`
-	Items       []itemResponse `json:"items"`
-	// Times are RFC 3339 strings, formatted here: a time.Time field
-	// would cost a MarshalJSON call and a re-scan of its output each.
-	CreatedAt   string  `json:"created_at"`
-	UpdatedAt   string  `json:"updated_at"`
-	PaidAt      *string `json:"paid_at"`
-	FulfilledAt *string `json:"fulfilled_at"`
-	CancelledAt *string `json:"cancelled_at"`
-
-	createdAt time.Time // the list's cursor position
-}
-
-type itemResponse struct {
-	SKU        string `json:"sku"`
-	Name       string `json:"name"`
-	Quantity   int64  `json:"quantity"`
-	UnitAmount int64  `json:"unit_amount"`
-	Amount     int64  `json:"amount"`
-}
-
-func toOrderResponse(o Order) orderResponse {
-	items := make([]itemResponse, len(o.Items))
-	for i, it := range o.Items {
-		items[i] = itemResponse(it)
-	}
-	return orderResponse{
-		ID: o.ID, Status: o.Status, Currency: o.Currency, TotalAmount: o.TotalAmount, Items: items,
-		CreatedAt: timeJSON(o.CreatedAt), UpdatedAt: timeJSON(o.UpdatedAt),
-		PaidAt: optTimeJSON(o.PaidAt), FulfilledAt: optTimeJSON(o.FulfilledAt), CancelledAt: optTimeJSON(o.CancelledAt),
-		createdAt: o.CreatedAt,
-	}
-}
-
-// timeJSON formats t as encoding/json does a time.Time.
-func timeJSON(t time.Time) string { return t.Format(time.RFC3339Nano) }
-
-func optTimeJSON(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := timeJSON(*t)
-	return &s
+// writeOrder answers with o (see appendOrder).
+func writeOrder(w http.ResponseWriter, status int, o Order) {
+	httpx.WriteJSON(w, status, append(appendOrder(make([]byte, 0, 512), o), '\n'))
 }
 
 func (s *Service) createOrder() http.Handler {
@@ -107,7 +63,7 @@ func (s *Service) createOrder() http.Handler {
 			return err
 		}
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
-		httpx.Encode(w, http.StatusCreated, toOrderResponse(o))
+		writeOrder(w, http.StatusCreated, o)
 		return nil
 	})
 }
@@ -122,7 +78,7 @@ func (s *Service) getOrder() http.Handler {
 		if err != nil {
 			return err
 		}
-		httpx.Encode(w, http.StatusOK, toOrderResponse(o))
+		writeOrder(w, http.StatusOK, o)
 		return nil
 	})
 }
@@ -159,13 +115,10 @@ func (s *Service) listOrders() http.Handler {
 		if err != nil {
 			return err
 		}
-		out := make([]orderResponse, len(orders))
-		for i, o := range orders {
-			out[i] = toOrderResponse(o)
-		}
-		httpx.Encode(w, http.StatusOK, httpx.NewList(out, page.Limit, func(o orderResponse) any {
-			return position{CreatedAt: o.createdAt, ID: o.ID}
-		}, s.pager))
+		list := httpx.NewList(orders, page.Limit, func(o Order) any {
+			return position{CreatedAt: o.CreatedAt, ID: o.ID}
+		}, s.pager)
+		httpx.WriteJSON(w, http.StatusOK, append(appendList(nil, list), '\n'))
 		return nil
 	})
 }
@@ -217,7 +170,7 @@ func (s *Service) cancelOrder() http.Handler {
 		if err != nil {
 			return err
 		}
-		httpx.Encode(w, http.StatusOK, toOrderResponse(o))
+		writeOrder(w, http.StatusOK, o)
 		return nil
 	})
 }
