@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rightsize/rightsize/internal/auth"
+	"github.com/rightsize/rightsize/internal/billing"
 	"github.com/rightsize/rightsize/internal/jobs"
 	"github.com/rightsize/rightsize/internal/orders"
 	"github.com/rightsize/rightsize/internal/platform/authn"
@@ -168,7 +169,31 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 			})
 		}
 	}
+	if shop, ok := serviceOf[*orders.Service](a.services); ok {
+		if bill, ok := serviceOf[*billing.Service](a.services); ok {
+			wireBilling(bill, shop)
+		}
+	}
 	return a, nil
+}
+
+// wireBilling lets billing take payment for orders and mark them paid, and
+// the api service enforce what billing says a plan allows.
+func wireBilling(bill *billing.Service, shop *orders.Service) {
+	bill.SetOrders(
+		func(ctx context.Context, userID, orderID string) (billing.PayableOrder, error) {
+			o, err := shop.Order(ctx, userID, orderID)
+			return billing.PayableOrder{ID: o.ID, Currency: o.Currency, TotalAmount: o.TotalAmount, Pending: o.Status == orders.Pending}, err
+		},
+		func(ctx context.Context, orderID, paymentRef string) error {
+			_, err := shop.MarkPaid(ctx, orderID, paymentRef)
+			return err
+		},
+	)
+	shop.SetAllowanceLookup(func(ctx context.Context, userID string) (orders.Allowance, error) {
+		e, err := bill.Entitlements(ctx, userID)
+		return orders.Allowance{Plan: e.Plan, OrdersPerMonth: e.OrdersPerMonth, Upgrade: e.Upgrade}, err
+	})
 }
 
 // serviceOf returns the built service of type S, if the catalog has it (the

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/rightsize/rightsize/internal/auth"
+	"github.com/rightsize/rightsize/internal/billing"
 	"github.com/rightsize/rightsize/internal/orders"
 	"github.com/rightsize/rightsize/internal/service"
 )
@@ -13,6 +14,7 @@ import (
 // service is one package with a service.Def, and one line here.
 var catalog = []service.Def{
 	auth.Def,
+	billing.Def,
 	orders.Def,
 }
 

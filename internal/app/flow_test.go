@@ -132,6 +132,9 @@ func TestEveryNonPublicRouteRequiresCredentials(t *testing.T) {
 		"POST /v1/auth/password-reset", "POST /v1/auth/password-reset/confirm", "GET /.well-known/jwks.json",
 		// The pages the mailed links open, in development only.
 		"GET /login", "GET /reset-password", "GET /verify-email",
+	}, "billing": {
+		// A pricing page; Stripe's webhook, which authenticates by its signature.
+		"GET /v1/billing/plans", "POST /webhooks/stripe",
 	}}
 	for name, want := range wantPublic {
 		if got := public[name]; !slices.Equal(got, want) {

@@ -50,7 +50,7 @@ func toOrderJSON(o Order) orderJSON {
 
 func TestOrderJSON(t *testing.T) {
 	paid := time.Date(2026, 12, 5, 3, 4, 5, 123456789, time.UTC)
-	offset := time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -(3*3600 + 30*60)))
+	offset := time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -(3*3600+30*60)))
 	names := []string{
 		"Book", "", `a "quoted" \ name`, "<script>&amp;</script>", "a<b", "a>b", "a&b", "tab\tnew\nline\x00\x1f\x7f",
 		"Ünïcødé ☃ 🚀", "line\u2028sep\u2029", "bad \xff\xfe utf-8", "combining e\u0301",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/database"
@@ -38,7 +39,14 @@ func (s *Service) Create(ctx context.Context, userID string, in NewOrder) (Order
 		ID: id.New("ord"), UserID: userID, Status: Pending, Currency: in.Currency,
 		TotalAmount: total, Items: items, CreatedAt: t, UpdatedAt: t,
 	}
+	allowed, err := s.allowance(ctx, userID)
+	if err != nil {
+		return Order{}, fmt.Errorf("allowance of %s: %w", userID, err)
+	}
 	err = s.db.Transact(ctx, func(tx *database.Tx) error {
+		if err := checkAllowance(ctx, tx, userID, allowed, t); err != nil {
+			return err
+		}
 		if err := insertOrder(ctx, tx, o, in.IdempotencyKey); err != nil {
 			return err
 		}
@@ -61,6 +69,26 @@ func (s *Service) Create(ctx context.Context, userID string, in NewOrder) (Order
 		return Order{}, fmt.Errorf("create order: %w", err)
 	}
 	return o, nil
+}
+
+// checkAllowance refuses an order beyond the plan's monthly limit, counting
+// userID's orders since the start of t's month (UTC). The lock makes
+// concurrent creates of one user count one after the other, so a burst
+// cannot overshoot the limit.
+func checkAllowance(ctx context.Context, tx *database.Tx, userID string, a Allowance, t time.Time) error {
+	if a.OrdersPerMonth <= 0 {
+		return nil
+	}
+	if err := tx.Lock(ctx, "orders-of:"+userID); err != nil {
+		return err
+	}
+	n, err := ordersSince(ctx, tx, userID, time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC), a.OrdersPerMonth)
+	if err != nil || n < a.OrdersPerMonth {
+		return err
+	}
+	return apperr.LimitError(
+		apperr.Limit{Name: "orders_per_month", Plan: a.Plan, Allowed: a.OrdersPerMonth, Upgrade: a.Upgrade},
+		fmt.Sprintf("the %s plan allows %d orders a month, and this month's are used; to create more, %s", a.Plan, a.OrdersPerMonth, a.Upgrade))
 }
 
 // Order returns userID's order orderID with its items; another user's order

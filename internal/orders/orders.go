@@ -69,6 +69,20 @@ type Recipient struct {
 // users; app wires its lookup here, so this service never imports it.
 type RecipientLookup func(ctx context.Context, userID string) (Recipient, error)
 
+// Allowance is what a user's plan allows the api service.
+type Allowance struct {
+	Plan string
+	// OrdersPerMonth is how many orders the user may create per calendar
+	// month (UTC); 0 means no limit.
+	OrdersPerMonth int
+	// Upgrade tells the user how to lift the limit.
+	Upgrade string
+}
+
+// AllowanceLookup returns what userID's plan allows. The billing service
+// owns plans; app wires its answer here, so this service never imports it.
+type AllowanceLookup func(ctx context.Context, userID string) (Allowance, error)
+
 // Service is the api service.
 type Service struct {
 	service.Defaults
@@ -79,6 +93,7 @@ type Service struct {
 	pager      *httpx.Pager
 	idempotent httpx.Middleware
 	recipient  RecipientLookup
+	allowance  AllowanceLookup
 }
 
 // New returns the api service.
@@ -96,12 +111,17 @@ func New(_ *Config, d service.Deps) (*Service, error) {
 		recipient: func(context.Context, string) (Recipient, error) {
 			return Recipient{}, errors.New("orders: no RecipientLookup wired")
 		},
+		allowance: func(context.Context, string) (Allowance, error) { return Allowance{}, nil },
 	}, nil
 }
 
 // SetRecipientLookup sets how the confirmation mail finds its recipient.
 // app calls it once, before the process serves or works anything.
 func (s *Service) SetRecipientLookup(f RecipientLookup) { s.recipient = f }
+
+// SetAllowanceLookup sets where Create learns a user's limits; without
+// one, nothing is limited. app calls it once, before the process serves.
+func (s *Service) SetAllowanceLookup(f AllowanceLookup) { s.allowance = f }
 
 // now is the time every operation stamps its rows with, to the microsecond
 // that PostgreSQL keeps, so that what a create returns is what a read

@@ -138,6 +138,16 @@ func userOrder(ctx context.Context, q database.Querier, userID, id string) (Orde
 	return orderWhere(ctx, q, byUserAndID, id, userID)
 }
 
+// ordersSince counts userID's orders created at or after t, stopping at
+// upTo: a limit only needs to know whether it is reached.
+// orders_user_created serves it.
+func ordersSince(ctx context.Context, q database.Querier, userID string, t time.Time, upTo int) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT count(*) FROM (
+		SELECT 1 FROM orders WHERE user_id = $1 AND created_at >= $2 LIMIT $3) AS recent`, userID, t, upTo).Scan(&n)
+	return n, err
+}
+
 // Filter narrows a list of orders. The zero Filter lists them all.
 type Filter struct {
 	Status        Status     // only orders in this status, if not ""

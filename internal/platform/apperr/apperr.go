@@ -29,6 +29,7 @@ import (
 var (
 	ErrInvalid         = errors.New("invalid input")           // 400
 	ErrUnauthenticated = errors.New("authentication required") // 401
+	ErrPaymentRequired = errors.New("payment required")        // 402: a plan's limit, see Limit
 	ErrForbidden       = errors.New("forbidden")               // 403
 	ErrNotFound        = errors.New("not found")               // 404
 	ErrConflict        = errors.New("conflict")                // 409
@@ -156,6 +157,36 @@ func walk(err error, visit func(error) bool) bool {
 		}
 	}
 	return true
+}
+
+// Limit is a plan limit a request ran into. Wrapped in an error (see
+// [LimitError]), it becomes the problem's "limit" member, so that a client
+// can tell which limit it was and how to lift it.
+type Limit struct {
+	Name    string `json:"name"`    // what is limited, such as "orders_per_month"
+	Plan    string `json:"plan"`    // the plan whose limit it is
+	Allowed int    `json:"allowed"` // how many the plan allows
+	Upgrade string `json:"upgrade"` // how to lift it
+}
+
+// LimitError returns an ErrPaymentRequired error for limit, with message
+// for the client.
+func LimitError(limit Limit, message string) error {
+	return &Error{Kind: ErrPaymentRequired, Message: message, Err: &limitError{limit}}
+}
+
+type limitError struct{ Limit Limit }
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("plan %s allows %d %s", e.Limit.Plan, e.Limit.Allowed, e.Limit.Name)
+}
+
+// LimitOf returns the Limit err ran into, if it is a [LimitError].
+func LimitOf(err error) (Limit, bool) {
+	if e, ok := errors.AsType[*limitError](err); ok {
+		return e.Limit, true
+	}
+	return Limit{}, false
 }
 
 // FieldError says what is wrong with one field of the input.

@@ -193,6 +193,20 @@ func decodeError(err, readErr error) error {
 	return invalid(strings.TrimPrefix(err.Error(), "json: "))
 }
 
+// ReadBody reads the whole request body, for a handler that needs its bytes
+// as sent (a signed webhook). A body over the [LimitBody] cap is an
+// apperr.ErrTooLarge (413), one that stops arriving an apperr.ErrInvalid.
+func ReadBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		if err, ok := tooLarge(err); ok {
+			return nil, err
+		}
+		return nil, readFailed(err)
+	}
+	return b, nil
+}
+
 func tooLarge(err error) (error, bool) {
 	if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return apperr.Errorf(apperr.ErrTooLarge, "request body is larger than the %d-byte limit", e.Limit), true

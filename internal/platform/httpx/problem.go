@@ -30,6 +30,8 @@ type ProblemDetails struct {
 	CorrelationID string `json:"correlation_id"`
 	// Errors lists each bad field of an *apperr.ValidationError.
 	Errors []apperr.FieldError `json:"errors,omitempty"`
+	// Limit is the plan limit of an apperr.LimitError (402).
+	Limit *apperr.Limit `json:"limit,omitempty"`
 }
 
 // errUnsupportedMediaType is the one kind this package adds: it is still bad
@@ -46,6 +48,7 @@ var statuses = []struct {
 	{errUnsupportedMediaType, http.StatusUnsupportedMediaType},
 	{apperr.ErrInvalid, http.StatusBadRequest},
 	{apperr.ErrUnauthenticated, http.StatusUnauthorized},
+	{apperr.ErrPaymentRequired, http.StatusPaymentRequired},
 	{apperr.ErrForbidden, http.StatusForbidden},
 	{apperr.ErrNotFound, http.StatusNotFound},
 	{apperr.ErrConflict, http.StatusConflict},
@@ -132,6 +135,9 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	// a cause an outer kind chose to hide.
 	if ve, ok := errors.AsType[*apperr.ValidationError](err); ok && status == http.StatusBadRequest {
 		p.Errors = ve.Fields
+	}
+	if l, ok := apperr.LimitOf(err); ok && status == http.StatusPaymentRequired {
+		p.Limit = &l
 	}
 	writeProblem(w, p)
 }

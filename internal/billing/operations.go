@@ -1,0 +1,215 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/stripe/stripe-go/v82"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+)
+
+// customer returns userID's Stripe customer, creating it on first use. Two
+// requests racing to create it send Stripe the same idempotency key, so
+// Stripe makes one customer; the table keeps whichever row was stored
+// first either way.
+func (s *Service) customer(ctx context.Context, userID string) (string, error) {
+	id, err := customerOf(ctx, s.db, userID)
+	if err != nil || id != "" {
+		return id, err
+	}
+	params := &stripe.CustomerCreateParams{Metadata: map[string]string{"user_id": userID}}
+	params.SetIdempotencyKey("rightsize-customer-" + userID)
+	var c *stripe.Customer
+	err = s.callStripe(ctx, "create customer", func(ctx context.Context) (err error) {
+		c, err = s.stripe.V1Customers.Create(ctx, params)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := insertCustomer(ctx, s.db, userID, c.ID); err != nil {
+		return "", err
+	}
+	return customerOf(ctx, s.db, userID)
+}
+
+// CheckoutSubscription returns the URL of a Stripe Checkout page where
+// userID subscribes to the pro plan. A user whose subscription already
+// entitles them gets an apperr.ErrConflict pointing to the portal.
+func (s *Service) CheckoutSubscription(ctx context.Context, userID string) (string, error) {
+	if err := s.configured(); err != nil {
+		return "", err
+	}
+	sub, ok, err := currentSubscription(ctx, s.db, userID)
+	if err != nil {
+		return "", err
+	}
+	if ok && sub.Status != "canceled" && sub.Status != "incomplete_expired" {
+		return "", apperr.Errorf(apperr.ErrConflict,
+			"you already have a subscription (%s): manage it with POST /v1/billing/portal-session", sub.Status)
+	}
+	customer, err := s.customer(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	meta := map[string]string{"user_id": userID}
+	var sess *stripe.CheckoutSession
+	err = s.callStripe(ctx, "create checkout session", func(ctx context.Context) (err error) {
+		sess, err = s.stripe.V1CheckoutSessions.Create(ctx, &stripe.CheckoutSessionCreateParams{
+			Mode:              stripe.String(string(stripe.CheckoutSessionModeSubscription)),
+			Customer:          stripe.String(customer),
+			ClientReferenceID: stripe.String(userID),
+			LineItems:         []*stripe.CheckoutSessionCreateLineItemParams{{Price: stripe.String(s.cfg.ProPriceID), Quantity: stripe.Int64(1)}},
+			SuccessURL:        stripe.String(s.back("checkout", "success")),
+			CancelURL:         stripe.String(s.back("checkout", "cancelled")),
+			Metadata:          meta,
+			SubscriptionData:  &stripe.CheckoutSessionCreateSubscriptionDataParams{Metadata: meta},
+		})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return sess.URL, nil
+}
+
+// CheckoutOrder returns the URL of a Stripe Checkout page where userID pays
+// their pending order orderID. Another user's order and a missing one are
+// the same apperr.ErrNotFound; an order no longer pending is an
+// apperr.ErrConflict.
+func (s *Service) CheckoutOrder(ctx context.Context, userID, orderID string) (string, error) {
+	if err := s.configured(); err != nil {
+		return "", err
+	}
+	o, err := s.orderLookup(ctx, userID, orderID)
+	if err != nil {
+		return "", err
+	}
+	if !o.Pending {
+		return "", apperr.New(apperr.ErrConflict, "only a pending order can be paid")
+	}
+	if o.TotalAmount == 0 {
+		return "", apperr.New(apperr.ErrConflict, "the order's total is zero: there is nothing to pay")
+	}
+	customer, err := s.customer(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	meta := map[string]string{"user_id": userID, "order_id": o.ID}
+	var sess *stripe.CheckoutSession
+	err = s.callStripe(ctx, "create checkout session", func(ctx context.Context) (err error) {
+		sess, err = s.stripe.V1CheckoutSessions.Create(ctx, &stripe.CheckoutSessionCreateParams{
+			Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
+			Customer:          stripe.String(customer),
+			ClientReferenceID: stripe.String(userID),
+			LineItems: []*stripe.CheckoutSessionCreateLineItemParams{{
+				Quantity: stripe.Int64(1),
+				PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
+					Currency:    stripe.String(strings.ToLower(o.Currency)),
+					UnitAmount:  stripe.Int64(o.TotalAmount),
+					ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String("Order " + o.ID)},
+				},
+			}},
+			SuccessURL:        stripe.String(s.back("order", o.ID)),
+			CancelURL:         stripe.String(s.back("order", o.ID)),
+			Metadata:          meta,
+			PaymentIntentData: &stripe.CheckoutSessionCreatePaymentIntentDataParams{Metadata: meta},
+		})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return sess.URL, nil
+}
+
+// Portal returns the URL of userID's Stripe Customer Portal, where they
+// manage their subscription, payment methods and invoices. A user who never
+// went through checkout has nothing to manage: apperr.ErrConflict.
+func (s *Service) Portal(ctx context.Context, userID string) (string, error) {
+	if err := s.configured(); err != nil {
+		return "", err
+	}
+	customer, err := customerOf(ctx, s.db, userID)
+	if err != nil {
+		return "", err
+	}
+	if customer == "" {
+		return "", apperr.New(apperr.ErrConflict, "you have no billing account yet: subscribe first with POST /v1/billing/checkout-session")
+	}
+	var sess *stripe.BillingPortalSession
+	err = s.callStripe(ctx, "create portal session", func(ctx context.Context) (err error) {
+		sess, err = s.stripe.V1BillingPortalSessions.Create(ctx, &stripe.BillingPortalSessionCreateParams{
+			Customer: stripe.String(customer), ReturnURL: stripe.String(s.returnURL),
+		})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return sess.URL, nil
+}
+
+// SubscriptionState is a user's plan as billing knows it locally.
+type SubscriptionState struct {
+	Plan         Plan
+	Subscription *Subscription // nil on the free plan without one
+	Entitled     bool          // whether Subscription gives Plan now
+}
+
+// Subscription returns userID's plan and the subscription behind it, from
+// the local state (no call to Stripe).
+func (s *Service) Subscription(ctx context.Context, userID string) (SubscriptionState, error) {
+	if err := s.configured(); err != nil {
+		return SubscriptionState{}, err
+	}
+	ent, err := s.Entitlements(ctx, userID)
+	if err != nil {
+		return SubscriptionState{}, err
+	}
+	st := SubscriptionState{Plan: s.Plans()[0]}
+	if p, ok := s.planByID(ent.Plan); ok {
+		st.Plan, st.Entitled = p, p.ID != PlanFree
+	}
+	sub, ok, err := currentSubscription(ctx, s.db, userID)
+	if err != nil {
+		return SubscriptionState{}, err
+	}
+	if ok {
+		st.Subscription = &sub
+	}
+	return st, nil
+}
+
+func (s *Service) planByID(id string) (Plan, bool) {
+	for _, p := range s.Plans() {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Plan{}, false
+}
+
+// Invoices returns up to limit of userID's invoices, newest first, after
+// the position after (nil for the first page).
+func (s *Service) Invoices(ctx context.Context, userID string, after *invoicePosition, limit int) ([]Invoice, error) {
+	if err := s.configured(); err != nil {
+		return nil, err
+	}
+	return listInvoices(ctx, s.db, userID, after, limit)
+}
+
+// back returns the return URL with key=value added to its query.
+func (s *Service) back(key, value string) string {
+	u, err := url.Parse(s.returnURL)
+	if err != nil {
+		panic(fmt.Sprintf("billing: return URL %q: %v", s.returnURL, err)) // checked by Config
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,212 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v82/webhook"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
+	"github.com/rightsize/rightsize/internal/platform/database"
+	"github.com/rightsize/rightsize/internal/platform/httpx"
+)
+
+// webhookTolerance is how old a signature may be: stripe-go's default, five
+// minutes, beyond which a captured request cannot be replayed.
+const webhookTolerance = webhook.DefaultTolerance
+
+// stripeWebhook receives Stripe's events. It verifies the signature, stores
+// the event once by its ID with the job that processes it, in one
+// transaction, and answers 200 at once: Stripe retries anything else, and
+// the work must not depend on how long Stripe waits.
+func (s *Service) stripeWebhook() http.Handler {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.configured(); err != nil {
+			return err
+		}
+		payload, err := httpx.ReadBody(r)
+		if err != nil {
+			return err
+		}
+		ev, err := webhook.ConstructEventWithOptions(payload, r.Header.Get("Stripe-Signature"), s.cfg.StripeWebhookSecret,
+			webhook.ConstructEventOptions{Tolerance: webhookTolerance, IgnoreAPIVersionMismatch: true})
+		if err != nil {
+			return apperr.Wrap(err, apperr.ErrInvalid, "the Stripe-Signature header does not verify this body with STRIPE_WEBHOOK_SECRET, or is older than 5 minutes")
+		}
+		if ev.ID == "" || ev.Type == "" {
+			return apperr.New(apperr.ErrInvalid, "the event has no id or type")
+		}
+		err = s.db.Transact(r.Context(), func(tx *database.Tx) error {
+			fresh, err := insertEvent(r.Context(), tx, ev.ID, string(ev.Type), ev.Created, payload)
+			if err != nil || !fresh {
+				return err // a duplicate delivery: stored and queued the first time
+			}
+			return s.jobs.InsertTx(r.Context(), tx, EventArgs{EventID: ev.ID}, nil)
+		})
+		if err != nil {
+			return fmt.Errorf("store stripe event %s: %w", ev.ID, err)
+		}
+		httpx.Encode(w, http.StatusOK, map[string]bool{"received": true})
+		return nil
+	})
+}
+
+// EventArgs processes one stored Stripe event.
+type EventArgs struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind identifies the job; it is stored with every queued job, so it must
+// never change.
+func (EventArgs) Kind() string { return "billing.stripe_event" }
+
+type eventWorker struct {
+	river.WorkerDefaults[EventArgs]
+	s *Service
+}
+
+// Work brings local state up to date with one event. It is safe to run
+// twice: a processed event is skipped, and every write is an upsert that
+// keeps the more recent version, or MarkPaid, which is idempotent.
+func (w *eventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error {
+	payload, processed, err := eventPayload(ctx, w.s.db, job.Args.EventID)
+	if err != nil {
+		return err
+	}
+	if processed {
+		return nil
+	}
+	var ev stripe.Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return river.JobCancel(fmt.Errorf("event %s: %w", job.Args.EventID, err))
+	}
+	if err := w.s.apply(ctx, &ev); err != nil {
+		return fmt.Errorf("event %s (%s): %w", ev.ID, ev.Type, err)
+	}
+	return markProcessed(ctx, w.s.db, ev.ID)
+}
+
+// apply brings local state up to date with ev. Events of other types are
+// stored and ignored.
+func (s *Service) apply(ctx context.Context, ev *stripe.Event) error {
+	if ev.Data == nil {
+		return nil
+	}
+	switch ev.Type {
+	case stripe.EventTypeCheckoutSessionCompleted, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded:
+		var sess stripe.CheckoutSession
+		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
+			return err
+		}
+		return s.checkoutCompleted(ctx, &sess, ev.Created)
+	case stripe.EventTypeCustomerSubscriptionCreated, stripe.EventTypeCustomerSubscriptionUpdated,
+		stripe.EventTypeCustomerSubscriptionDeleted, stripe.EventTypeCustomerSubscriptionPaused,
+		stripe.EventTypeCustomerSubscriptionResumed:
+		var sub stripe.Subscription
+		if err := json.Unmarshal(ev.Data.Raw, &sub); err != nil {
+			return err
+		}
+		return s.recordSubscription(ctx, &sub, ev.Created)
+	case stripe.EventTypeInvoiceCreated, stripe.EventTypeInvoiceFinalized, stripe.EventTypeInvoicePaid,
+		stripe.EventTypeInvoicePaymentFailed, stripe.EventTypeInvoicePaymentSucceeded, stripe.EventTypeInvoiceUpdated,
+		stripe.EventTypeInvoiceVoided, stripe.EventTypeInvoiceMarkedUncollectible:
+		var inv stripe.Invoice
+		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
+			return err
+		}
+		return s.recordInvoice(ctx, &inv, ev.Created)
+	}
+	return nil
+}
+
+// checkoutCompleted marks a paid order paid, or records the subscription a
+// checkout created.
+func (s *Service) checkoutCompleted(ctx context.Context, sess *stripe.CheckoutSession, version int64) error {
+	switch sess.Mode {
+	case stripe.CheckoutSessionModePayment:
+		orderID := sess.Metadata["order_id"]
+		if orderID == "" || sess.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid {
+			return nil // not one of our orders, or paid later (async_payment_succeeded)
+		}
+		ref := sess.ID
+		if sess.PaymentIntent != nil && sess.PaymentIntent.ID != "" {
+			ref = sess.PaymentIntent.ID
+		}
+		err := s.orderPaid(ctx, orderID, ref)
+		if errors.Is(err, apperr.ErrConflict) || errors.Is(err, apperr.ErrNotFound) {
+			// Cancelled or gone while its payment went through: the money
+			// must go back, which is a person's decision.
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "payment for an order that cannot be paid: refund it in Stripe",
+				slog.String("order_id", orderID), slog.String("payment", ref), slog.String("err", err.Error()))
+			return nil
+		}
+		return err
+	case stripe.CheckoutSessionModeSubscription:
+		if sess.Subscription == nil || sess.Subscription.ID == "" {
+			return nil
+		}
+		// The subscription's own events follow, but not necessarily
+		// before the user comes back from Checkout: fetch it now.
+		var sub *stripe.Subscription
+		err := s.callStripe(ctx, "retrieve subscription", func(ctx context.Context) (err error) {
+			sub, err = s.stripe.V1Subscriptions.Retrieve(ctx, sess.Subscription.ID, nil)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return s.recordSubscription(ctx, sub, version)
+	}
+	return nil
+}
+
+// recordSubscription stores sub as of version, if its customer is one of
+// ours.
+func (s *Service) recordSubscription(ctx context.Context, sub *stripe.Subscription, version int64) error {
+	if sub.Customer == nil {
+		return nil
+	}
+	userID, err := userOfCustomer(ctx, s.db, sub.Customer.ID)
+	if err != nil || userID == "" {
+		return err
+	}
+	row := Subscription{
+		ID: sub.ID, UserID: userID, Status: string(sub.Status),
+		CancelAtPeriodEnd: sub.CancelAtPeriodEnd, Version: version,
+	}
+	if sub.Items != nil && len(sub.Items.Data) > 0 {
+		it := sub.Items.Data[0]
+		if it.Price != nil {
+			row.PriceID = it.Price.ID
+		}
+		if it.CurrentPeriodEnd > 0 {
+			t := time.Unix(it.CurrentPeriodEnd, 0).UTC()
+			row.CurrentPeriodEnd = &t
+		}
+	}
+	return upsertSubscription(ctx, s.db, row)
+}
+
+// recordInvoice stores inv as of version, if its customer is one of ours.
+func (s *Service) recordInvoice(ctx context.Context, inv *stripe.Invoice, version int64) error {
+	if inv.Customer == nil || inv.ID == "" {
+		return nil
+	}
+	userID, err := userOfCustomer(ctx, s.db, inv.Customer.ID)
+	if err != nil || userID == "" {
+		return err
+	}
+	return upsertInvoice(ctx, s.db, Invoice{
+		ID: inv.ID, UserID: userID, Number: inv.Number, Status: string(inv.Status),
+		Currency: strings.ToUpper(string(inv.Currency)), AmountDue: inv.AmountDue, AmountPaid: inv.AmountPaid,
+		HostedInvoiceURL: inv.HostedInvoiceURL, CreatedAt: time.Unix(inv.Created, 0).UTC(), Version: version,
+	})
+}
