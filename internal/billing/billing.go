@@ -22,7 +22,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v84"
 
 	"github.com/rightsize/rightsize/internal/jobs"
 	"github.com/rightsize/rightsize/internal/platform/apperr"

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v84"
 
 	"github.com/rightsize/rightsize/internal/jobs"
 )

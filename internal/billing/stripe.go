@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v84"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/resilience"

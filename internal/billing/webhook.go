@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/stripe/stripe-go/v82"
-	"github.com/stripe/stripe-go/v82/webhook"
+	"github.com/stripe/stripe-go/v84"
+	"github.com/stripe/stripe-go/v84/webhook"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
 	"github.com/rightsize/rightsize/internal/platform/database"
