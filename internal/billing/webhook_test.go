@@ -187,3 +187,100 @@ func wantLimited(t *testing.T, b *testBundle, u apptest.User) {
 		t.Fatalf("a refused order was written: %d orders, want %d", after, before)
 	}
 }
+
+// Invoices come from Stripe's events, newest first, and an older event
+// does not roll one back.
+func TestInvoicesFromEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	u := b.NewUser(t, "invoices@example.com")
+	other := b.NewUser(t, "other@example.com")
+	cus := b.customer(t, u)
+	b.customer(t, other)
+	invoice := func(id, status string, paid int64, created time.Time) map[string]any {
+		return map[string]any{
+			"id": id, "object": "invoice", "customer": cus, "number": "RS-" + id, "status": status, "currency": "eur",
+			"amount_due": 1900, "amount_paid": paid, "hosted_invoice_url": "https://invoice.stripe.com/i/" + id, "created": created.Unix(),
+		}
+	}
+	t0 := time.Now().Add(-time.Hour)
+	b.deliver(t, event("invoice.finalized", t0, invoice("in_a", "open", 0, t0)))
+	b.deliver(t, event("invoice.paid", t0.Add(time.Minute), invoice("in_a", "paid", 1900, t0)))
+	b.deliver(t, event("invoice.finalized", t0.Add(2*time.Minute), invoice("in_b", "open", 0, t0.Add(2*time.Minute))))
+	b.WaitJobs(t, "billing.stripe_event", 3)
+	b.deliver(t, event("invoice.finalized", t0.Add(30*time.Second), invoice("in_a", "open", 0, t0))) // late
+	b.WaitJobs(t, "billing.stripe_event", 4)
+
+	page := b.Want(t, http.StatusOK, "GET", "/v1/billing/invoices?limit=1", u.Access, nil)
+	data := page["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["id"] != "in_b" || page["next_cursor"] == nil {
+		t.Fatalf("first page: %v, want in_b and a cursor", page)
+	}
+	page = b.Want(t, http.StatusOK, "GET", "/v1/billing/invoices?limit=1&cursor="+page["next_cursor"].(string), u.Access, nil)
+	data = page["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["status"] != "paid" || data[0].(map[string]any)["currency"] != "EUR" || page["next_cursor"] != nil {
+		t.Fatalf("second page: %v, want in_a still paid, in EUR, and no cursor", page)
+	}
+	if page := b.Want(t, http.StatusOK, "GET", "/v1/billing/invoices", other.Access, nil); len(page["data"].([]any)) != 0 {
+		t.Errorf("another user's invoices: %v, want none", page)
+	}
+	if r := b.Call(t, "GET", "/v1/billing/invoices?status=paid", u.Access, nil); r.Status != http.StatusBadRequest {
+		t.Errorf("unknown parameter: got %d, want 400", r.Status)
+	}
+}
+
+// Reconcile repairs what a missed webhook left wrong: Stripe (stripe-mock,
+// whose subscription list always holds one active subscription) says the
+// subscription is active, the local row says canceled.
+func TestReconcileRepairsDrift(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	u := b.NewUser(t, "drift@example.com")
+	cus := b.customer(t, u)
+	// The fixture's subscription, cancelled by an event whose reactivation
+	// never arrived.
+	const fixtureSub = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw"
+	b.deliver(t, event("customer.subscription.deleted", time.Now().Add(-time.Hour), subscription(fixtureSub, cus, proPrice, "canceled", time.Now())))
+	b.WaitJobs(t, "billing.stripe_event", 1)
+	if n := b.Count(t, `SELECT COUNT(*) FROM billing_subscriptions WHERE id = $1 AND status = 'canceled'`, fixtureSub); n != 1 {
+		t.Fatalf("the deleted event was not recorded")
+	}
+	if err := b.service().Reconcile(t.Context(), 100); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Count(t, `SELECT COUNT(*) FROM billing_subscriptions WHERE id = $1 AND user_id = $2 AND status = 'active'`, fixtureSub, u.ID); n != 1 {
+		t.Errorf("after reconcile the subscription is not active as Stripe says")
+	}
+}
+
+// A burst of creates at the limit cannot overshoot it: the count and the
+// insert are serialised per user.
+func TestOrderLimitHoldsUnderBurst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	u := b.NewUser(t, "burst@example.com")
+	const n = 12
+	statuses := make(chan int, n)
+	for range n {
+		go func() {
+			r, err := b.Do("POST", "/v1/orders", u.Access, newOrder())
+			if err != nil {
+				t.Error(err)
+			}
+			statuses <- r.Status
+		}()
+	}
+	created := 0
+	for range n {
+		switch s := <-statuses; s {
+		case http.StatusCreated:
+			created++
+		case http.StatusPaymentRequired:
+		default:
+			t.Errorf("status %d, want 201 or 402", s)
+		}
+	}
+	if created != freeLimit || b.Count(t, `SELECT COUNT(*) FROM orders WHERE user_id = $1`, u.ID) != freeLimit {
+		t.Errorf("%d of %d concurrent creates succeeded, want exactly the limit, %d", created, n, freeLimit)
+	}
+}
