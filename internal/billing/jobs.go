@@ -7,8 +7,6 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/stripe/stripe-go/v84"
-
-	"github.com/rightsize/rightsize/internal/jobs"
 )
 
 // ReconcileArgs compares local subscriptions with Stripe's and repairs any
@@ -87,7 +85,13 @@ func (s *Service) Workers(w *river.Workers) {
 	river.AddWorker(w, &reconcileWorker{s: s})
 }
 
-// Periodic lists the billing service's periodic jobs.
+// Periodic lists the billing service's periodic jobs. Reconcile waits its
+// first interval rather than running at start: a deploy is no reason to ask
+// Stripe about anyone.
 func (s *Service) Periodic() []*river.PeriodicJob {
-	return []*river.PeriodicJob{jobs.Every(15*time.Minute, ReconcileArgs{})}
+	return []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(15*time.Minute),
+		func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+		nil,
+	)}
 }

@@ -118,12 +118,15 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 			slog.Int("status", status), slog.String("err", err.Error()))
 		detail := "internal error"
 		switch {
+		case status == http.StatusServiceUnavailable && apperr.Message(err) != "":
+			// A 503's message says what is unavailable ("billing is not
+			// configured", "Stripe is unavailable"), chosen for the client
+			// like any other, even when a deadline of its own caused it.
+			detail = apperr.Message(err)
 		case errors.Is(err, context.DeadlineExceeded):
 			detail = "request timed out"
 		case status == http.StatusServiceUnavailable:
-			// A 503's message says what is unavailable ("billing is not
-			// configured"), chosen for the client like any other.
-			detail = cmp.Or(apperr.Message(err), "temporarily unavailable, try again later")
+			detail = "temporarily unavailable, try again later"
 		}
 		Problem(w, r, status, detail)
 		return
