@@ -2,7 +2,6 @@ package billing
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/rightsize/rightsize/internal/platform/apperr"
@@ -105,8 +104,9 @@ func (s *Service) listInvoices() http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := onlyParams(r, "limit", "cursor"); err != nil {
-			return err
+		var v apperr.Validation
+		if httpx.CheckParams(&v, r.URL.Query(), "limit", "cursor"); v.Err() != nil {
+			return v.Err()
 		}
 		page, err := s.pager.Parse(r)
 		if err != nil {
@@ -135,24 +135,6 @@ func (s *Service) listInvoices() http.Handler {
 		}, s.pager))
 		return nil
 	})
-}
-
-// onlyParams refuses query parameters other than names, and any given twice.
-func onlyParams(r *http.Request, names ...string) error {
-	var v apperr.Validation
-	for name, values := range r.URL.Query() {
-		known := false
-		for _, n := range names {
-			known = known || n == name
-		}
-		switch {
-		case !known:
-			v.Add(name, "is not a parameter of this route ("+strings.Join(names, ", ")+")")
-		case len(values) > 1:
-			v.Add(name, "must be given once")
-		}
-	}
-	return v.Err()
 }
 
 type sessionResponse struct {

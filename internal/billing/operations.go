@@ -156,8 +156,7 @@ func (s *Service) Portal(ctx context.Context, userID string) (string, error) {
 // SubscriptionState is a user's plan as billing knows it locally.
 type SubscriptionState struct {
 	Plan         Plan
-	Subscription *Subscription // nil on the free plan without one
-	Entitled     bool          // whether Subscription gives Plan now
+	Subscription *Subscription // nil without one
 }
 
 // Subscription returns userID's plan and the subscription behind it, from
@@ -166,31 +165,15 @@ func (s *Service) Subscription(ctx context.Context, userID string) (Subscription
 	if err := s.configured(); err != nil {
 		return SubscriptionState{}, err
 	}
-	ent, err := s.Entitlements(ctx, userID)
-	if err != nil {
-		return SubscriptionState{}, err
-	}
-	st := SubscriptionState{Plan: s.Plans()[0]}
-	if p, ok := s.planByID(ent.Plan); ok {
-		st.Plan, st.Entitled = p, p.ID != PlanFree
-	}
 	sub, ok, err := currentSubscription(ctx, s.db, userID)
 	if err != nil {
 		return SubscriptionState{}, err
 	}
+	st := SubscriptionState{Plan: s.planOf(sub, ok)}
 	if ok {
 		st.Subscription = &sub
 	}
 	return st, nil
-}
-
-func (s *Service) planByID(id string) (Plan, bool) {
-	for _, p := range s.Plans() {
-		if p.ID == id {
-			return p, true
-		}
-	}
-	return Plan{}, false
 }
 
 // Invoices returns up to limit of userID's invoices, newest first, after

@@ -68,12 +68,23 @@ func (s *Service) Entitlements(ctx context.Context, userID string) (Entitlements
 	if err != nil {
 		return Entitlements{}, err
 	}
+	p := s.planOf(sub, ok)
+	e := Entitlements{Plan: p.ID, OrdersPerMonth: p.OrdersPerMonth}
+	if p.ID == PlanFree {
+		e.Upgrade = upgradeHint
+	}
+	return e, nil
+}
+
+// planOf returns the plan sub gives now, or the free plan if it gives none
+// (or !ok: the user has no subscription).
+func (s *Service) planOf(sub Subscription, ok bool) Plan {
 	if ok && s.entitles(sub, time.Now()) {
 		if p, ok := s.planOfPrice(sub.PriceID); ok {
-			return Entitlements{Plan: p.ID, OrdersPerMonth: p.OrdersPerMonth}, nil
+			return p
 		}
 	}
-	return Entitlements{Plan: PlanFree, OrdersPerMonth: s.cfg.FreeOrdersPerMonth, Upgrade: upgradeHint}, nil
+	return s.Plans()[0]
 }
 
 // entitles reports whether sub gives its plan at t.

@@ -83,11 +83,6 @@ func (s *Service) getOrder() http.Handler {
 	})
 }
 
-// listParams are the query parameters GET /v1/orders takes besides limit and
-// cursor; any other is refused, so that a misspelt filter is not silently
-// ignored.
-var listParams = map[string]bool{"limit": true, "cursor": true, "status": true, "created_after": true, "created_before": true}
-
 func (s *Service) listOrders() http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := authn.Caller(r.Context())
@@ -129,14 +124,7 @@ func parseFilter(r *http.Request) (Filter, error) {
 	var f Filter
 	var v apperr.Validation
 	q := r.URL.Query()
-	for name, values := range q {
-		switch {
-		case !listParams[name]:
-			v.Add(name, "is not a parameter of this list (limit, cursor, status, created_after, created_before)")
-		case len(values) > 1:
-			v.Add(name, "must be given once")
-		}
-	}
+	httpx.CheckParams(&v, q, "limit", "cursor", "status", "created_after", "created_before")
 	if q.Has("status") {
 		f.Status = Status(q.Get("status"))
 		v.Check(f.Status.valid(), "status", "must be pending, paid, fulfilled or cancelled")

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -168,4 +170,18 @@ func NewList[T any](items []T, limit int, cursorOf func(T) any, p *Pager) List[T
 	items = items[:limit]
 	next := p.Next(cursorOf(items[limit-1]))
 	return List[T]{Data: items, NextCursor: &next}
+}
+
+// CheckParams adds to v an error for each query parameter of q that is not
+// one of names, and for each given more than once, so that a misspelt
+// filter is refused rather than silently ignored.
+func CheckParams(v *apperr.Validation, q url.Values, names ...string) {
+	for name, values := range q {
+		switch {
+		case !slices.Contains(names, name):
+			v.Add(name, "is not a parameter of this route ("+strings.Join(names, ", ")+")")
+		case len(values) > 1:
+			v.Add(name, "must be given once")
+		}
+	}
 }

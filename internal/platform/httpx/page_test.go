@@ -3,6 +3,7 @@ package httpx_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
@@ -198,4 +199,25 @@ func FuzzParseCursor(f *testing.F) {
 			t.Fatalf("%q accepted, but Next of its payload is %q", cursor, again)
 		}
 	})
+}
+
+func TestCheckParams(t *testing.T) {
+	q, _ := url.ParseQuery("limit=1&cursor=a&cursor=b&Limit=2&x=%00")
+	var v apperr.Validation
+	httpx.CheckParams(&v, q, "limit", "cursor")
+	ve, ok := errors.AsType[*apperr.ValidationError](v.Err())
+	if !ok {
+		t.Fatalf("got %v, want a validation error", v.Err())
+	}
+	got := map[string]bool{}
+	for _, f := range ve.Fields {
+		got[f.Field] = true
+	}
+	if len(got) != 3 || !got["cursor"] || !got["Limit"] || !got["x"] {
+		t.Errorf("bad parameters: got %v, want cursor (twice), Limit and x (unknown)", ve.Fields)
+	}
+	var ok2 apperr.Validation
+	if httpx.CheckParams(&ok2, url.Values{"limit": {"5"}}, "limit", "cursor"); ok2.Err() != nil {
+		t.Errorf("known parameters refused: %v", ok2.Err())
+	}
 }
