@@ -182,8 +182,7 @@ func (s *Service) recordSubscription(ctx context.Context, sub *stripe.Subscripti
 		ID: sub.ID, UserID: userID, Status: string(sub.Status),
 		CancelAtPeriodEnd: sub.CancelAtPeriodEnd, Version: version,
 	}
-	if sub.Items != nil && len(sub.Items.Data) > 0 {
-		it := sub.Items.Data[0]
+	if it := s.planItem(sub); it != nil {
 		if it.Price != nil {
 			row.PriceID = it.Price.ID
 		}
@@ -193,6 +192,23 @@ func (s *Service) recordSubscription(ctx context.Context, sub *stripe.Subscripti
 		}
 	}
 	return upsertSubscription(ctx, s.db, row)
+}
+
+// planItem returns the item of sub whose price is a plan's, or its first
+// item if none is (an add-on may come before the plan); nil if it has none.
+func (s *Service) planItem(sub *stripe.Subscription) *stripe.SubscriptionItem {
+	if sub.Items == nil || len(sub.Items.Data) == 0 {
+		return nil
+	}
+	for _, it := range sub.Items.Data {
+		if it.Price == nil {
+			continue
+		}
+		if _, ok := s.planOfPrice(it.Price.ID); ok {
+			return it
+		}
+	}
+	return sub.Items.Data[0]
 }
 
 // recordInvoice stores inv as of version, if its customer is one of ours.

@@ -284,3 +284,23 @@ func TestOrderLimitHoldsUnderBurst(t *testing.T) {
 		t.Errorf("%d of %d concurrent creates succeeded, want exactly the limit, %d", created, n, freeLimit)
 	}
 }
+
+// A subscription whose first item is an add-on still gives the plan of the
+// item priced as one.
+func TestSubscriptionPlanItemNotFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	u := b.NewUser(t, "addon@example.com")
+	cus := b.customer(t, u)
+	sub := subscription("sub_addon", cus, proPrice, "active", time.Now().Add(time.Hour))
+	items := sub["items"].(map[string]any)
+	items["data"] = append([]any{map[string]any{
+		"id": "si_addon", "object": "subscription_item", "current_period_end": time.Now().Add(time.Hour).Unix(),
+		"price": map[string]any{"id": "price_addon_seats", "object": "price"},
+	}}, items["data"].([]any)...)
+	b.deliver(t, event("customer.subscription.created", time.Now(), sub))
+	b.WaitJobs(t, "billing.stripe_event", 1)
+	if got := b.Want(t, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil); plan(got) != "pro" {
+		t.Errorf("subscription with an add-on first: %v, want plan pro", got)
+	}
+}
