@@ -92,6 +92,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{"get an order", orderQuery(byUserAndID), []any{order, user}, []string{ordersPK, itemsPK}},
 		{"get an order by ID", orderQuery(byID), []any{order}, []string{ordersPK, itemsPK}},
 		{"get an order by idempotency key", orderQuery(byKey), []any{user, "key-3"}, []string{"orders_user_idempotency_key", itemsPK}},
+		{"orders this month", ordersSinceQuery, []any{user, at, 100}, []string{"orders_user_created"}},
 		{"status of an order", statusQuery(false), []any{order}, []string{ordersPK}},
 		{"status of a user's order", statusQuery(true), []any{order, user}, []string{ordersPK}},
 		{"cancel", transitionQuery(Cancelled, "", true), []any{Cancelled, at, order, Pending, user}, []string{ordersPK}},

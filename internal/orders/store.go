@@ -143,10 +143,12 @@ func userOrder(ctx context.Context, q database.Querier, userID, id string) (Orde
 // orders_user_created serves it.
 func ordersSince(ctx context.Context, q database.Querier, userID string, t time.Time, upTo int) (int, error) {
 	var n int
-	err := q.QueryRow(ctx, `SELECT count(*) FROM (
-		SELECT 1 FROM orders WHERE user_id = $1 AND created_at >= $2 LIMIT $3) AS recent`, userID, t, upTo).Scan(&n)
+	err := q.QueryRow(ctx, ordersSinceQuery, userID, t, upTo).Scan(&n)
 	return n, err
 }
+
+const ordersSinceQuery = `SELECT count(*) FROM (
+	SELECT 1 FROM orders WHERE user_id = $1 AND created_at >= $2 LIMIT $3) AS recent`
 
 // Filter narrows a list of orders. The zero Filter lists them all.
 type Filter struct {
