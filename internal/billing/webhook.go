@@ -140,10 +140,20 @@ func (s *Service) checkoutCompleted(ctx context.Context, sess *stripe.CheckoutSe
 		if sess.PaymentIntent != nil && sess.PaymentIntent.ID != "" {
 			ref = sess.PaymentIntent.ID
 		}
-		err := s.orderPaid(ctx, orderID, ref)
+		// The metadata names the order, but only the amount proves it was
+		// paid for: a session made elsewhere (a payment link, the
+		// dashboard) could carry any order's ID.
+		o, err := s.orderLookup(ctx, sess.Metadata["user_id"], orderID)
+		if err == nil && (sess.AmountTotal != o.TotalAmount || !strings.EqualFold(string(sess.Currency), o.Currency)) {
+			err = apperr.Errorf(apperr.ErrConflict, "paid %d %s, the order's total is %d %s", sess.AmountTotal, sess.Currency, o.TotalAmount, o.Currency)
+		}
+		if err == nil {
+			err = s.orderPaid(ctx, orderID, ref)
+		}
 		if errors.Is(err, apperr.ErrConflict) || errors.Is(err, apperr.ErrNotFound) {
-			// Cancelled or gone while its payment went through: the money
-			// must go back, which is a person's decision.
+			// Cancelled or gone while its payment went through, or paid
+			// a different amount: the money must go back, which is a
+			// person's decision.
 			s.logger.LogAttrs(ctx, slog.LevelWarn, "payment for an order that cannot be paid: refund it in Stripe",
 				slog.String("order_id", orderID), slog.String("payment", ref), slog.String("err", err.Error()))
 			return nil

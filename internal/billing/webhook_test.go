@@ -145,7 +145,7 @@ func TestCompletedPaymentMarksOrderPaidOnce(t *testing.T) {
 
 	session := map[string]any{
 		"id": "cs_test_pay", "object": "checkout.session", "mode": "payment", "payment_status": "paid", "status": "complete",
-		"payment_intent": "pi_test_pay", "client_reference_id": u.ID,
+		"payment_intent": "pi_test_pay", "client_reference_id": u.ID, "amount_total": 1250, "currency": "eur",
 		"metadata": map[string]any{"order_id": id, "user_id": u.ID},
 	}
 	first := event("checkout.session.completed", time.Now(), session)
@@ -302,5 +302,33 @@ func TestSubscriptionPlanItemNotFirst(t *testing.T) {
 	b.WaitJobs(t, "billing.stripe_event", 1)
 	if got := b.Want(t, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil); plan(got) != "pro" {
 		t.Errorf("subscription with an add-on first: %v, want plan pro", got)
+	}
+}
+
+// A payment whose amount or currency is not the order's total (a session
+// made elsewhere naming the order) does not mark it paid.
+func TestPaymentOfAnotherAmountLeavesOrderPending(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	u := b.NewUser(t, "cheap@example.com")
+	id := b.Want(t, http.StatusCreated, "POST", "/v1/orders", u.Access, newOrder())["id"].(string)
+	for i, paid := range []map[string]any{
+		{"amount_total": 1, "currency": "eur"},
+		{"amount_total": 1250, "currency": "jpy"},
+		{}, // no amount at all
+	} {
+		session := map[string]any{
+			"id": fmt.Sprintf("cs_test_cheap_%d", i), "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+			"status": "complete", "payment_intent": fmt.Sprintf("pi_test_cheap_%d", i),
+			"metadata": map[string]any{"order_id": id, "user_id": u.ID},
+		}
+		for k, v := range paid {
+			session[k] = v
+		}
+		b.deliver(t, event("checkout.session.completed", time.Now(), session))
+	}
+	b.WaitJobs(t, "billing.stripe_event", 3)
+	if got := b.Want(t, http.StatusOK, "GET", "/v1/orders/"+id, u.Access, nil); got["status"] != "pending" {
+		t.Errorf("order after payments of other amounts: %v, want still pending", got["status"])
 	}
 }
