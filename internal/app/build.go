@@ -174,6 +174,11 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 			wireBilling(bill, shop)
 		}
 	}
+	if users, ok := serviceOf[*auth.Service](a.services); ok {
+		if bill, ok := serviceOf[*billing.Service](a.services); ok {
+			users.SetDeletionCheck(bill.CheckDeletable)
+		}
+	}
 	return a, nil
 }
 

@@ -115,6 +115,9 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password
 		v.Add("password", "is not your password")
 		return v.Err()
 	}
+	if err := s.deletable(ctx, u.ID); err != nil {
+		return err
+	}
 	return deleteUser(ctx, s.db, u.ID)
 }
 

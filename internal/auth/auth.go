@@ -71,7 +71,19 @@ type Service struct {
 	devPages     bool
 	keyPager     *httpx.Pager
 	sessionPager *httpx.Pager
+	// deletable says whether other services let an account go.
+	deletable DeletionCheck
 }
+
+// DeletionCheck returns nil if userID's account may be deleted now, or an
+// error (an apperr.ErrConflict saying what to do first) if another service
+// holds something the deletion would orphan, such as a live subscription
+// that would go on charging. app wires it.
+type DeletionCheck func(ctx context.Context, userID string) error
+
+// SetDeletionCheck sets what DeleteAccount asks before deleting; app calls
+// it once, before the process serves.
+func (s *Service) SetDeletionCheck(f DeletionCheck) { s.deletable = f }
 
 // A method of service.Service that drifted (Route for Routes) would otherwise
 // go unnoticed; auth has them all, so it embeds no service.Defaults.
@@ -103,6 +115,7 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 		keyPager:     httpx.NewPager(d.Config.CursorSecret, "api-keys"),
 		sessionPager: httpx.NewPager(d.Config.CursorSecret, "sessions"),
 		devPages:     !d.Config.Production(),
+		deletable:    func(context.Context, string) error { return nil },
 	}, nil
 }
 

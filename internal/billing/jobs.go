@@ -2,11 +2,14 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/stripe/stripe-go/v84"
+
+	"github.com/rightsize/rightsize/internal/platform/apperr"
 )
 
 // ReconcileArgs compares local subscriptions with Stripe's and repairs any
@@ -66,10 +69,16 @@ func (s *Service) Reconcile(ctx context.Context, limit int) error {
 			}
 			return nil
 		})
-		if err != nil {
+		if errors.Is(err, apperr.ErrUnavailable) {
 			// The breaker is open or Stripe failing: the rest waits for the
 			// next run rather than piling onto it.
 			return err
+		}
+		if err != nil {
+			// Stripe refused this customer (deleted in the dashboard, say):
+			// it must not stay first in line and stall every run.
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "reconcile: Stripe refused a customer",
+				slog.String("user_id", userID), slog.String("err", err.Error()))
 		}
 		if err := markReconciled(ctx, s.db, userID); err != nil {
 			return err

@@ -43,11 +43,11 @@ func (s *Service) CheckoutSubscription(ctx context.Context, userID string) (stri
 	if err := s.configured(); err != nil {
 		return "", err
 	}
-	sub, ok, err := currentSubscription(ctx, s.db, userID)
+	sub, _, ok, err := s.current(ctx, userID)
 	if err != nil {
 		return "", err
 	}
-	if ok && sub.Status != "canceled" && sub.Status != "incomplete_expired" {
+	if ok && live(sub) {
 		return "", apperr.Errorf(apperr.ErrConflict,
 			"you already have a subscription (%s): manage it with POST /v1/billing/portal-session", sub.Status)
 	}
@@ -153,6 +153,26 @@ func (s *Service) Portal(ctx context.Context, userID string) (string, error) {
 	return sess.URL, nil
 }
 
+// CheckDeletable refuses, with an apperr.ErrConflict, to let userID's
+// account go while it has a live subscription to a plan: Stripe would go on
+// charging a card whose owner can no longer log in to cancel.
+func (s *Service) CheckDeletable(ctx context.Context, userID string) error {
+	if !s.cfg.Enabled() {
+		return nil
+	}
+	sub, _, ok, err := s.current(ctx, userID)
+	if err != nil || !ok || !live(sub) {
+		return err
+	}
+	return apperr.Errorf(apperr.ErrConflict,
+		"the account has a %s subscription: cancel it first in the billing portal (POST /v1/billing/portal-session)", sub.Status)
+}
+
+// live reports whether sub can still charge or be used.
+func live(sub Subscription) bool {
+	return sub.Status != "canceled" && sub.Status != "incomplete_expired"
+}
+
 // SubscriptionState is a user's plan as billing knows it locally.
 type SubscriptionState struct {
 	Plan         Plan
@@ -165,11 +185,11 @@ func (s *Service) Subscription(ctx context.Context, userID string) (Subscription
 	if err := s.configured(); err != nil {
 		return SubscriptionState{}, err
 	}
-	sub, ok, err := currentSubscription(ctx, s.db, userID)
+	sub, p, ok, err := s.current(ctx, userID)
 	if err != nil {
 		return SubscriptionState{}, err
 	}
-	st := SubscriptionState{Plan: s.planOf(sub, ok)}
+	st := SubscriptionState{Plan: p}
 	if ok {
 		st.Subscription = &sub
 	}

@@ -64,11 +64,10 @@ func (s *Service) Entitlements(ctx context.Context, userID string) (Entitlements
 	if !s.cfg.Enabled() {
 		return Entitlements{Plan: PlanFree}, nil
 	}
-	sub, ok, err := currentSubscription(ctx, s.db, userID)
+	_, p, _, err := s.current(ctx, userID)
 	if err != nil {
 		return Entitlements{}, err
 	}
-	p := s.planOf(sub, ok)
 	e := Entitlements{Plan: p.ID, OrdersPerMonth: p.OrdersPerMonth}
 	if p.ID == PlanFree {
 		e.Upgrade = upgradeHint
@@ -76,15 +75,28 @@ func (s *Service) Entitlements(ctx context.Context, userID string) (Entitlements
 	return e, nil
 }
 
-// planOf returns the plan sub gives now, or the free plan if it gives none
-// (or !ok: the user has no subscription).
-func (s *Service) planOf(sub Subscription, ok bool) Plan {
-	if ok && s.entitles(sub, time.Now()) {
-		if p, ok := s.planOfPrice(sub.PriceID); ok {
-			return p
+// current returns the subscription that speaks for userID and the plan it
+// gives now: the most recent one that entitles to a plan, else the most
+// recent one to a plan's price (lapsed, cancelled), with the free plan; ok
+// is false if userID never subscribed to a plan. Subscriptions to prices
+// that are no plan's (an add-on sold separately) are not looked at.
+func (s *Service) current(ctx context.Context, userID string) (sub Subscription, p Plan, ok bool, err error) {
+	subs, err := subscriptionsOf(ctx, s.db, userID)
+	if err != nil {
+		return Subscription{}, Plan{}, false, err
+	}
+	free, t := s.Plans()[0], time.Now()
+	for _, c := range subs {
+		if plan, isPlan := s.planOfPrice(c.PriceID); isPlan && s.entitles(c, t) {
+			return c, plan, true, nil
 		}
 	}
-	return s.Plans()[0]
+	for _, c := range subs {
+		if _, isPlan := s.planOfPrice(c.PriceID); isPlan {
+			return c, free, true, nil
+		}
+	}
+	return Subscription{}, free, false, nil
 }
 
 // entitles reports whether sub gives its plan at t.

@@ -29,6 +29,9 @@ type Subscription struct {
 }
 
 // upsertSubscription stores sub unless the row holds a more recent version.
+// Stripe's event times are whole seconds, and it sends a subscription's
+// "created" (incomplete) and "updated" (active) in the same second: between
+// two of the same version, the one further along its life wins (see stage).
 // past_due_since keeps the time the subscription first became past due.
 func upsertSubscription(ctx context.Context, q database.Querier, sub Subscription) error {
 	var pastDue *time.Time
@@ -47,25 +50,42 @@ func upsertSubscription(ctx context.Context, q database.Querier, sub Subscriptio
 				WHEN billing_subscriptions.status = 'past_due' THEN billing_subscriptions.past_due_since
 				ELSE excluded.past_due_since END,
 			stripe_version = excluded.stripe_version, updated_at = excluded.updated_at
-		WHERE billing_subscriptions.stripe_version <= excluded.stripe_version`,
+		WHERE billing_subscriptions.stripe_version < excluded.stripe_version
+			OR (billing_subscriptions.stripe_version = excluded.stripe_version
+				AND `+stage("excluded.status")+` >= `+stage("billing_subscriptions.status")+`)`,
 		sub.ID, sub.UserID, sub.PriceID, sub.Status, sub.CurrentPeriodEnd, sub.CancelAtPeriodEnd, pastDue, sub.Version, now())
 	return err
 }
 
-// currentSubscription returns the subscription that speaks for userID: an
-// entitling one first, then the most recently changed; false if none.
-// billing_subscriptions_user serves it.
-func currentSubscription(ctx context.Context, q database.Querier, userID string) (Subscription, bool, error) {
-	var sub Subscription
-	err := q.QueryRow(ctx, `SELECT id, user_id, price_id, status, current_period_end, cancel_at_period_end, past_due_since, stripe_version
-		FROM billing_subscriptions WHERE user_id = $1
-		ORDER BY CASE status WHEN 'active' THEN 0 WHEN 'trialing' THEN 0 WHEN 'past_due' THEN 1 ELSE 2 END, updated_at DESC
-		LIMIT 1`, userID).Scan(&sub.ID, &sub.UserID, &sub.PriceID, &sub.Status, &sub.CurrentPeriodEnd,
-		&sub.CancelAtPeriodEnd, &sub.PastDueSince, &sub.Version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, false, nil
+// stage is an SQL expression ranking the subscription status in column
+// along a subscription's life: incomplete first, ended last.
+func stage(column string) string {
+	return `(CASE ` + column + ` WHEN 'incomplete' THEN 0 WHEN 'canceled' THEN 2 WHEN 'incomplete_expired' THEN 2 ELSE 1 END)`
+}
+
+// maxSubscriptions bounds how many of a user's subscriptions are read: a
+// user has one or two; Stripe lets a dashboard make more.
+const maxSubscriptions = 20
+
+// subscriptionsOf returns userID's subscriptions, most recently changed
+// first. billing_subscriptions_user serves it.
+func subscriptionsOf(ctx context.Context, q database.Querier, userID string) ([]Subscription, error) {
+	rows, err := q.Query(ctx, `SELECT id, user_id, price_id, status, current_period_end, cancel_at_period_end, past_due_since, stripe_version
+		FROM billing_subscriptions WHERE user_id = $1 ORDER BY updated_at DESC LIMIT $2`, userID, maxSubscriptions)
+	if err != nil {
+		return nil, err
 	}
-	return sub, err == nil, err
+	defer rows.Close()
+	var out []Subscription
+	for rows.Next() {
+		var sub Subscription
+		if err := rows.Scan(&sub.ID, &sub.UserID, &sub.PriceID, &sub.Status, &sub.CurrentPeriodEnd,
+			&sub.CancelAtPeriodEnd, &sub.PastDueSince, &sub.Version); err != nil {
+			return nil, err
+		}
+		out = append(out, sub)
+	}
+	return out, rows.Err()
 }
 
 // customerOf returns userID's Stripe customer ID, or "" if it has none yet.

@@ -88,11 +88,18 @@ func (w *eventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return river.JobCancel(fmt.Errorf("event %s: %w", job.Args.EventID, err))
 	}
-	if err := w.s.apply(ctx, &ev); err != nil {
+	if err := w.s.apply(ctx, &ev); errors.Is(err, errMalformed) {
+		// No retry can mend it: record it as done, and say why.
+		return river.JobCancel(errors.Join(fmt.Errorf("event %s (%s): %w", ev.ID, ev.Type, err), markProcessed(ctx, w.s.db, ev.ID)))
+	} else if err != nil {
 		return fmt.Errorf("event %s (%s): %w", ev.ID, ev.Type, err)
 	}
 	return markProcessed(ctx, w.s.db, ev.ID)
 }
+
+// errMalformed marks an event whose object billing cannot use: not the
+// shape its type promises, or values out of any sane range.
+var errMalformed = errors.New("malformed Stripe object")
 
 // apply brings local state up to date with ev. Events of other types are
 // stored and ignored.
@@ -100,29 +107,32 @@ func (s *Service) apply(ctx context.Context, ev *stripe.Event) error {
 	if ev.Data == nil {
 		return nil
 	}
+	// An event dated in the future would outrank every later one, and the
+	// reconcile's fetches, for as long as it is ahead.
+	version := min(ev.Created, time.Now().Add(webhookTolerance).Unix())
 	switch ev.Type {
 	case stripe.EventTypeCheckoutSessionCompleted, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded:
 		var sess stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errMalformed, err)
 		}
-		return s.checkoutCompleted(ctx, &sess, ev.Created)
+		return s.checkoutCompleted(ctx, &sess, version)
 	case stripe.EventTypeCustomerSubscriptionCreated, stripe.EventTypeCustomerSubscriptionUpdated,
 		stripe.EventTypeCustomerSubscriptionDeleted, stripe.EventTypeCustomerSubscriptionPaused,
 		stripe.EventTypeCustomerSubscriptionResumed:
 		var sub stripe.Subscription
 		if err := json.Unmarshal(ev.Data.Raw, &sub); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errMalformed, err)
 		}
-		return s.recordSubscription(ctx, &sub, ev.Created)
+		return s.recordSubscription(ctx, &sub, version)
 	case stripe.EventTypeInvoiceCreated, stripe.EventTypeInvoiceFinalized, stripe.EventTypeInvoicePaid,
 		stripe.EventTypeInvoicePaymentFailed, stripe.EventTypeInvoicePaymentSucceeded, stripe.EventTypeInvoiceUpdated,
 		stripe.EventTypeInvoiceVoided, stripe.EventTypeInvoiceMarkedUncollectible:
 		var inv stripe.Invoice
 		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errMalformed, err)
 		}
-		return s.recordInvoice(ctx, &inv, ev.Created)
+		return s.recordInvoice(ctx, &inv, version)
 	}
 	return nil
 }
@@ -230,9 +240,35 @@ func (s *Service) recordInvoice(ctx context.Context, inv *stripe.Invoice, versio
 	if err != nil || userID == "" {
 		return err
 	}
+	if err := checkInvoice(inv); err != nil {
+		return fmt.Errorf("%w: invoice %s: %w", errMalformed, inv.ID, err)
+	}
 	return upsertInvoice(ctx, s.db, Invoice{
 		ID: inv.ID, UserID: userID, Number: inv.Number, Status: string(inv.Status),
 		Currency: strings.ToUpper(string(inv.Currency)), AmountDue: inv.AmountDue, AmountPaid: inv.AmountPaid,
 		HostedInvoiceURL: inv.HostedInvoiceURL, CreatedAt: time.Unix(inv.Created, 0).UTC(), Version: version,
 	})
 }
+
+// checkInvoice refuses values that only a bug or a forged event could
+// carry, before they reach a client: an invoice shows its currency, amounts,
+// number and link as stored.
+func checkInvoice(inv *stripe.Invoice) error {
+	cur := string(inv.Currency)
+	switch {
+	case len(cur) != 3 || strings.Trim(strings.ToLower(cur), "abcdefghijklmnopqrstuvwxyz") != "":
+		return fmt.Errorf("currency %q", cur)
+	case inv.AmountDue < 0 || inv.AmountPaid < 0:
+		return fmt.Errorf("negative amount")
+	case inv.Created < 0 || inv.Created > maxUnix:
+		return fmt.Errorf("created %d", inv.Created)
+	case inv.HostedInvoiceURL != "" && !strings.HasPrefix(inv.HostedInvoiceURL, "https://"):
+		return fmt.Errorf("hosted invoice URL not https")
+	case !printable(inv.ID+inv.Number+inv.HostedInvoiceURL) || len(inv.Number) > 255 || len(inv.HostedInvoiceURL) > 2048:
+		return fmt.Errorf("id, number or URL not printable ASCII of a sane length")
+	}
+	return nil
+}
+
+// maxUnix is the last second of year 9999, the last a JSON time holds.
+const maxUnix = 253402300799

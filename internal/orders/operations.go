@@ -52,13 +52,17 @@ func (s *Service) Create(ctx context.Context, userID string, in NewOrder) (Order
 		}
 		return s.jobs.InsertTx(ctx, tx, ConfirmationArgs{OrderID: o.ID}, nil)
 	})
-	if in.IdempotencyKey != "" && database.IsUniqueViolation(err) {
+	if in.IdempotencyKey != "" && (database.IsUniqueViolation(err) || errors.Is(err, apperr.ErrPaymentRequired)) {
 		// The same request ran before, and its answer was lost (the
 		// idempotency middleware remembers answers for 24 h; this row,
-		// for good).
-		prev, err := orderWhere(ctx, s.db, byKey, userID, in.IdempotencyKey)
-		if err != nil {
+		// for good). At the plan's limit too, retrying an order that was
+		// made answers that order, not the limit.
+		prev, lookErr := orderWhere(ctx, s.db, byKey, userID, in.IdempotencyKey)
+		if errors.Is(lookErr, apperr.ErrNotFound) && !database.IsUniqueViolation(err) {
 			return Order{}, err
+		}
+		if lookErr != nil {
+			return Order{}, lookErr
 		}
 		if prev.Currency != o.Currency || !slices.Equal(prev.Items, o.Items) {
 			return Order{}, apperr.New(apperr.ErrUnprocessable, "this Idempotency-Key was used for a different order")
