@@ -63,6 +63,11 @@ func versionLine() string {
 	return fmt.Sprintf("rightsize %s (%s)", release, strings.Join(parts, ", "))
 }
 
+// Vars lists every environment variable rightsize reads, with its default,
+// in the order it reads them: what `rightsize help env` prints, for checks
+// that deployment files set only variables that exist.
+func Vars() []config.Var { return describe(catalog) }
+
 // describe lists every variable of the platform, of app and of every
 // service of catalog, in the order Load reads them.
 func describe(catalog []service.Def) []config.Var {
