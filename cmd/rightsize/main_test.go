@@ -27,8 +27,11 @@ import (
 )
 
 // binary is the real rightsize, built once for these tests, with the
-// rightsize_testhooks tag that adds one slow route.
+// rightsize_testhooks tag that adds one slow route, and stamped with
+// release the way the Dockerfile stamps it.
 var binary string
+
+const release = "v9.8.7-test"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rightsize-bin-")
@@ -37,7 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "rightsize")
-	build := exec.Command("go", "build", "-tags", "rightsize_testhooks", "-o", binary, ".")
+	build := exec.Command("go", "build", "-tags", "rightsize_testhooks",
+		"-ldflags", "-X github.com/rightsize/rightsize/internal/app.Version="+release, "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build rightsize:", err)
@@ -515,5 +519,75 @@ func TestBannerOnTextLogs(t *testing.T) {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner %q lacks %q", banner, want)
 		}
+	}
+}
+
+// The release stamped at build time reaches `rightsize version` and /health,
+// and `rightsize healthcheck` (for probes from inside the container) succeeds
+// only while the server is ready: during the shutdown delay it fails, as it
+// does where nothing listens.
+func TestBuildMetadataAndHealthcheck(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "rightsize "+release+" (") {
+		t.Errorf("version: got %q, %v; want it to start with rightsize %s", out, err, release)
+	}
+
+	vars := map[string]string{"SHUTDOWN_DELAY": "3s", "SHUTDOWN_TIMEOUT": "10s"}
+	if testkit.Dialect() == "postgres" {
+		vars["DATABASE_URL"] = testkit.EmptyDatabaseURL(t)
+	}
+	p := start(t, vars)
+	res, err := http.Get(p.api + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health map[string]string
+	err = json.NewDecoder(res.Body).Decode(&health)
+	res.Body.Close()
+	if err != nil || health["status"] != "ok" || health["version"] != release {
+		t.Errorf("/health: got %v, %v; want status ok and version %s", health, err, release)
+	}
+
+	port := strings.TrimPrefix(p.api, "http://127.0.0.1:")
+	healthcheck := func(port string, args ...string) (int, string) {
+		cmd := exec.Command(binary, append([]string{"healthcheck"}, args...)...)
+		cmd.Env = env(map[string]string{"PORT": port})
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+			return 0, string(out)
+		case errors.As(err, &exit):
+			return exit.ExitCode(), string(out)
+		}
+		t.Fatalf("healthcheck %v: %v", args, err)
+		return 0, ""
+	}
+	for _, args := range [][]string{nil, {"/ready"}, {"/health"}} {
+		if code, out := healthcheck(port, args...); code != 0 {
+			t.Errorf("healthcheck %v on a ready server: exit %d (%s), want 0", args, code, out)
+		}
+	}
+	if code, out := healthcheck(port, "/metrics"); code != 2 || !strings.Contains(out, "/ready") {
+		t.Errorf("healthcheck /metrics: exit %d (%s), want 2 naming the paths it takes", code, out)
+	}
+	if code, out := healthcheck(fmt.Sprint(testkit.FreePort(t))); code != 1 || !strings.Contains(out, "refused") {
+		t.Errorf("healthcheck where nothing listens: exit %d (%s), want 1, connection refused", code, out)
+	}
+
+	// SIGTERM: /ready turns 503 for SHUTDOWN_DELAY while /health stays up.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog(t, "shutting down")
+	if code, out := healthcheck(port); code != 1 || !strings.Contains(out, "503") {
+		t.Errorf("healthcheck while shutting down: exit %d (%s), want 1 naming the 503", code, out)
+	}
+	if code, out := healthcheck(port, "/health"); code != 0 {
+		t.Errorf("healthcheck /health while shutting down: exit %d (%s), want 0", code, out)
+	}
+	if err := p.wait(t, 15*time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -45,6 +46,9 @@ Usage:
         serves when all are mounted).
   rightsize version (or --version)
         Print the version, commit and build time.
+  rightsize healthcheck [/ready|/health]
+        Ask this container's server (127.0.0.1:PORT) for /ready (default) or
+        /health; exit 0 on 200, 1 otherwise. For probes run inside the image.
   rightsize help [env]
         Print this help, or every environment variable with its default.
 
@@ -56,13 +60,7 @@ lists them all.
 // program name) and environment, until ctx is cancelled (SIGINT or SIGTERM in
 // main) or the command ends. Errors wrapping ErrUsage mean bad invocation.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		args = []string{"rightsize"}
-	}
-	cmd, rest := "serve", args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		cmd, rest = rest[0], rest[1:]
-	}
+	cmd, rest := command(args)
 	switch {
 	case cmd == "help" && len(rest) == 0:
 		fmt.Fprint(stdout, usage)
@@ -79,29 +77,71 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case cmd == "version" || (cmd == "serve" && len(rest) == 1 && (rest[0] == "--version" || rest[0] == "-version")):
 		fmt.Fprintln(stdout, versionLine())
 		return nil
+	case cmd == "healthcheck":
+		return healthcheck(ctx, rest, getenv, stdout)
+	case slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }):
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
 
+	cmd, cfg, rest, err := prepare(args, getenv)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "config":
+		return printSettings(stdout, cfg.platform)
+	case "migrate":
+		return migrate(ctx, cfg, rest, stdout)
+	case "worker":
+		cfg.platform.Services, cfg.platform.Worker, cfg.mounted = []string{}, true, nil
+	}
+	return serve(ctx, cfg, stdout)
+}
+
+// Check parses args (args[0] is the program name) and the environment exactly
+// as Run does for serve, worker, migrate and config, and returns the first
+// error, without opening anything: for tests of deployment files that start
+// the image with a command and an environment.
+func Check(args []string, getenv func(string) string) error {
+	_, _, _, err := prepare(args, getenv)
+	return err
+}
+
+// command splits args into the command (serve if none is named) and what
+// follows it.
+func command(args []string) (cmd string, rest []string) {
+	if len(args) < 2 {
+		return "serve", nil
+	}
+	if strings.HasPrefix(args[1], "-") {
+		return "serve", args[1:]
+	}
+	return args[1], args[2:]
+}
+
+// prepare parses the command line and loads the configuration of the
+// commands that run rightsize (serve, worker, migrate, config). rest is what
+// follows the flags.
+func prepare(args []string, getenv func(string) string) (cmd string, cfg *loaded, rest []string, err error) {
+	cmd, rest = command(args)
 	if cmd != "serve" && cmd != "worker" && cmd != "migrate" && cmd != "config" {
-		return usagef("unknown command %q (see rightsize help)", cmd)
+		return "", nil, nil, usagef("unknown command %q (see rightsize help)", cmd)
 	}
 	fs := flag.NewFlagSet("rightsize "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	services := fs.String("services", "", "")
 	worker := fs.Bool("worker", true, "")
 	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return nil
-		}
-		return usagef("%v (see rightsize help)", err)
+		return "", nil, nil, usagef("%v (see rightsize help)", err)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if cmd != "serve" && len(set) > 0 {
-		return usagef("flags --services and --worker belong to serve, not %s", cmd)
+		return "", nil, nil, usagef("flags --services and --worker belong to serve, not %s", cmd)
 	}
 	if cmd != "migrate" && fs.NArg() > 0 {
-		return usagef("unexpected argument %q (see rightsize help)", fs.Arg(0))
+		return "", nil, nil, usagef("unexpected argument %q (see rightsize help)", fs.Arg(0))
 	}
 
 	// A flag overrides its environment variable, and is validated the same way.
@@ -114,18 +154,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return getenv(name)
 	}
-	cfg, err := load(env, catalog)
-	if err != nil {
-		return err
+	if cmd == "migrate" && (fs.NArg() != 1 || !slices.Contains([]string{"up", "down", "status"}, fs.Arg(0))) {
+		return "", nil, nil, usagef("migrate wants one of up, down, status (see rightsize help)")
 	}
-
-	switch cmd {
-	case "config":
-		return printSettings(stdout, cfg.platform)
-	case "migrate":
-		return migrate(ctx, cfg, fs.Args(), stdout)
-	case "worker":
-		cfg.platform.Services, cfg.platform.Worker, cfg.mounted = []string{}, true, nil
+	if cfg, err = load(env, catalog); err != nil {
+		return "", nil, nil, err
 	}
-	return serve(ctx, cfg, stdout)
+	return cmd, cfg, fs.Args(), nil
 }

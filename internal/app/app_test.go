@@ -462,3 +462,43 @@ func TestWorkerMountsNoRoutes(t *testing.T) {
 		t.Errorf("worker GET /ready: got %d, want 200", res.StatusCode)
 	}
 }
+
+// Check accepts what a container would start with, and refuses what Run
+// would refuse, without serving.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	ok := [][]string{
+		{"rightsize"},
+		{"rightsize", "serve", "--services", "auth", "--worker=false"},
+		{"rightsize", "serve", "--services=api,billing"},
+		{"rightsize", "worker"},
+		{"rightsize", "migrate", "up"},
+		{"rightsize", "config"},
+	}
+	for _, args := range ok {
+		if err := Check(args, env(nil)); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	bad := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"rightsize", "serve", "--services", "orders"}, nil, `unknown service "orders"`},
+		{[]string{"rightsize", "migrate"}, nil, "migrate wants one of up, down, status"},
+		{[]string{"rightsize", "worker", "--worker=false"}, nil, "belong to serve"},
+		{[]string{"rightsize", "version"}, nil, `unknown command "version"`},
+		{[]string{"rightsize", "serve"}, map[string]string{"ENV": "production"}, "CURSOR_SECRET"},
+		{[]string{"rightsize", "serve"}, map[string]string{"SHUTDOWN_TIMEOUT": "5s", "SHUTDOWN_DELAY": "5s"}, "SHUTDOWN_DELAY"},
+	}
+	for _, tt := range bad {
+		err := Check(tt.args, env(tt.env))
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v %v: got %v, want a usage error containing %q", tt.args, tt.env, err, tt.want)
+		}
+	}
+}

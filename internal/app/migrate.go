@@ -91,9 +91,6 @@ func migrateUp(ctx context.Context, db *database.DB, catalog []service.Def, logg
 
 // migrate runs `rightsize migrate up|down|status`.
 func migrate(ctx context.Context, cfg *loaded, args []string, stdout io.Writer) error {
-	if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
-		return usagef("migrate wants one of up, down, status (see rightsize help)")
-	}
 	logger := newLogger(cfg.platform, stdout)
 	db, err := openDB(ctx, cfg.platform, logger, nil)
 	if err != nil {

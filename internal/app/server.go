@@ -190,9 +190,20 @@ func (w *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// health answers 200 with what was built: the release, and the commit and
+// its time where the build recorded them, so a deploy can be checked by
+// asking the instances what they run.
 func health() http.Handler {
+	release, commit, built := version()
+	body := map[string]string{"status": "ok", "version": release}
+	if commit != "" {
+		body["commit"] = commit
+	}
+	if built != "" {
+		body["built"] = built
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.Encode(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpx.Encode(w, http.StatusOK, body)
 	})
 }
 
