@@ -31,7 +31,11 @@ import (
 // release the way the Dockerfile stamps it.
 var binary string
 
-const release = "v9.8.7-test"
+const (
+	release = "v9.8.7-test"
+	commit  = "0123456789abcdef0123456789abcdef01234567"
+	built   = "2026-12-05T05:00:00Z"
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rightsize-bin-")
@@ -41,7 +45,9 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "rightsize")
 	build := exec.Command("go", "build", "-tags", "rightsize_testhooks",
-		"-ldflags", "-X github.com/rightsize/rightsize/internal/app.Version="+release, "-o", binary, ".")
+		"-ldflags", "-X github.com/rightsize/rightsize/internal/app.Version="+release+
+			" -X github.com/rightsize/rightsize/internal/app.Commit="+commit+
+			" -X github.com/rightsize/rightsize/internal/app.Built="+built, "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build rightsize:", err)
@@ -529,8 +535,9 @@ func TestBannerOnTextLogs(t *testing.T) {
 func TestBuildMetadataAndHealthcheck(t *testing.T) {
 	t.Parallel()
 	out, err := exec.Command(binary, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "rightsize "+release+" (") {
-		t.Errorf("version: got %q, %v; want it to start with rightsize %s", out, err, release)
+	wantVersion := "rightsize " + release + " (commit " + commit[:12] + ", built " + built + ", go"
+	if err != nil || !strings.HasPrefix(string(out), wantVersion) {
+		t.Errorf("version: got %q, %v; want it to start with %q", out, err, wantVersion)
 	}
 
 	vars := map[string]string{"SHUTDOWN_DELAY": "3s", "SHUTDOWN_TIMEOUT": "10s"}
@@ -545,8 +552,8 @@ func TestBuildMetadataAndHealthcheck(t *testing.T) {
 	var health map[string]string
 	err = json.NewDecoder(res.Body).Decode(&health)
 	res.Body.Close()
-	if err != nil || health["status"] != "ok" || health["version"] != release {
-		t.Errorf("/health: got %v, %v; want status ok and version %s", health, err, release)
+	if err != nil || health["status"] != "ok" || health["version"] != release || health["commit"] != commit[:12] || health["built"] != built {
+		t.Errorf("/health: got %v, %v; want status ok, version %s, commit %s, built %s", health, err, release, commit[:12], built)
 	}
 
 	port := strings.TrimPrefix(p.api, "http://127.0.0.1:")

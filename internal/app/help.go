@@ -12,30 +12,42 @@ import (
 	"github.com/rightsize/rightsize/internal/service"
 )
 
-// Version is the release this binary was built from, set at build time with
-// -ldflags "-X github.com/rightsize/rightsize/internal/app.Version=v1.2.3".
-// Without it, the module version from the build information is used.
-var Version = ""
+// Version, Commit and Built describe the build, stamped by the image build
+// (which has no .git to read) with
+//
+//	-ldflags "-X github.com/rightsize/rightsize/internal/app.Version=v1.2.3
+//	          -X github.com/rightsize/rightsize/internal/app.Commit=0123abc…
+//	          -X github.com/rightsize/rightsize/internal/app.Built=2026-12-04T21:00:00Z"
+//
+// Unset, they come from the Go toolchain's build information: the module's
+// version, and the VCS revision and commit time of a build inside a clone.
+var (
+	Version = ""
+	Commit  = ""
+	Built   = ""
+)
 
 // version returns the release (Version, else the module's version, else
-// "dev") and, from the Go toolchain's VCS stamp, the commit and its time.
+// "dev"), the commit (12 hex digits, +dirty for a modified tree) and the
+// build time.
 func version() (release, commit, built string) {
-	release = Version
+	release, commit, built = Version, Commit, Built
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if release == "" {
 			release = info.Main.Version
 		}
 		modified := false
 		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value[:min(12, len(s.Value))]
-			case "vcs.time":
+			switch {
+			case s.Key == "vcs.revision" && commit == "":
+				commit = s.Value
+			case s.Key == "vcs.time" && built == "":
 				built = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
+			case s.Key == "vcs.modified":
+				modified = s.Value == "true" && Commit == ""
 			}
 		}
+		commit = commit[:min(12, len(commit))]
 		if modified && commit != "" {
 			commit += "+dirty"
 		}
