@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -297,6 +298,13 @@ func checkRightsize(t *testing.T, s *stack) {
 		}
 		if host, _ := hostPort(t, env(t, svc, "METRICS_ADDR")); host != "0.0.0.0" {
 			t.Errorf("%s: METRICS_ADDR=%s listens on %s only: Prometheus cannot reach it", name, env(t, svc, "METRICS_ADDR"), host)
+		}
+		timeout, err := time.ParseDuration(env(t, svc, "SHUTDOWN_TIMEOUT"))
+		if err != nil {
+			t.Fatalf("%s: SHUTDOWN_TIMEOUT: %v", name, err)
+		}
+		if grace := svc.StopGracePeriod; grace == nil || time.Duration(*grace) <= timeout {
+			t.Errorf("%s: stop_grace_period %v, want more than SHUTDOWN_TIMEOUT (%v): Docker kills the container when it ends", name, grace, timeout)
 		}
 		if got := env(t, svc, "TRUSTED_PROXY_COUNT"); got != "1" {
 			t.Errorf("%s: TRUSTED_PROXY_COUNT=%s, want 1 behind Caddy", name, got)
