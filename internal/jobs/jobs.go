@@ -82,6 +82,9 @@ func New(ctx context.Context, db *database.DB, o Options) (*Client, error) {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Concurrency}}
 		if o.Registerer != nil {
 			m, err := newMetrics(o.Registerer)
+			if err == nil {
+				err = o.Registerer.Register(queueCollector{db: db, logger: logger})
+			}
 			if err != nil {
 				c.Close()
 				return nil, err

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -347,4 +348,48 @@ func TestStopCancelsJobsAtDeadline(t *testing.T) {
 	if state != "retryable" && state != "available" {
 		t.Errorf("got job state %q, want it kept for a retry", state)
 	}
+}
+
+// jobs_waiting is the queue's depth by state, read from the database at each
+// scrape, so it counts jobs any process inserted.
+func TestQueueDepthMetric(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t, riverSchema)
+	reg := prometheus.NewRegistry()
+	// Not started: nothing takes the jobs, so they stay in the queue.
+	client, err := jobs.New(context.Background(), db, jobs.Options{Work: true, Concurrency: 1, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	river.AddWorker(client.Workers(), &noteWorker{worked: make(chan string, 10)})
+	ctx := context.Background()
+	err = db.Transact(ctx, func(tx *database.Tx) error {
+		return errors.Join(
+			client.InsertTx(ctx, tx, noteArgs{Note: "a"}, nil),
+			client.InsertTx(ctx, tx, noteArgs{Note: "b"}, nil),
+			client.InsertTx(ctx, tx, noteArgs{Note: "later"}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}),
+		)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(available, scheduled, retryable int) {
+		t.Helper()
+		expected := fmt.Sprintf(`
+# HELP jobs_waiting %s
+# TYPE jobs_waiting gauge
+jobs_waiting{state="available"} %d
+jobs_waiting{state="retryable"} %d
+jobs_waiting{state="scheduled"} %d
+`, "Jobs in the queue, by state: available (due, waiting for a worker), scheduled (due later), retryable (failed, waiting for the next attempt). Counted in the database at each scrape, so every working process reports the same numbers.", available, retryable, scheduled)
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(expected), "jobs_waiting"); err != nil {
+			t.Error(err)
+		}
+	}
+	want(2, 1, 0)
+	if _, err := db.Exec(ctx, `UPDATE river_job SET state = 'retryable' WHERE id = (SELECT min(id) FROM river_job)`); err != nil {
+		t.Fatal(err)
+	}
+	want(1, 1, 1)
 }
