@@ -166,8 +166,8 @@ func (p *proof) run(ctx context.Context) error {
 		"TRUSTED_PROXY_COUNT=1",
 		// The burst is one user: no per-principal limit may refuse it.
 		"RATE_LIMIT_API=1000000/min",
-		// Longer than Caddy's health_interval + health_timeout (1.5 s).
-		"SHUTDOWN_DELAY=2s",
+		// Longer than Caddy's health_interval + health_timeout (2.5 s).
+		"SHUTDOWN_DELAY=3s",
 		"SHUTDOWN_TIMEOUT=10s",
 	}
 	p.logf("rightsize migrate up")
