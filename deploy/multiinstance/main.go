@@ -50,6 +50,7 @@ type options struct {
 	burst     time.Duration
 	clients   int
 	keep      bool
+	delay     time.Duration
 }
 
 func main() { os.Exit(run()) }
@@ -63,6 +64,8 @@ func run() (code int) {
 	flag.DurationVar(&o.timeout, "timeout", 120*time.Second, "deadline for the whole proof, build included")
 	flag.DurationVar(&o.burst, "burst", 8*time.Second, "length of the burst; SIGTERM goes to one api instance 40% into it")
 	flag.IntVar(&o.clients, "clients", 24, "concurrent clients in the burst")
+	flag.DurationVar(&o.delay, "shutdown-delay", 3*time.Second,
+		"the instances' SHUTDOWN_DELAY: longer than Caddy's health_interval + health_timeout (2.5 s); 0s shows what fails without it")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, logs) instead of removing it")
 	flag.Parse()
 
@@ -112,6 +115,7 @@ func (p *proof) logf(format string, args ...any) {
 }
 
 func (p *proof) run(ctx context.Context) error {
+	o := p.opts
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
 		return fmt.Errorf("run it inside the rightsize module (go env GOMOD: %q, %v)", out, err)
@@ -166,8 +170,7 @@ func (p *proof) run(ctx context.Context) error {
 		"TRUSTED_PROXY_COUNT=1",
 		// The burst is one user: no per-principal limit may refuse it.
 		"RATE_LIMIT_API=1000000/min",
-		// Longer than Caddy's health_interval + health_timeout (2.5 s).
-		"SHUTDOWN_DELAY=3s",
+		"SHUTDOWN_DELAY=" + o.delay.String(),
 		"SHUTDOWN_TIMEOUT=10s",
 	}
 	p.logf("rightsize migrate up")
@@ -340,12 +343,17 @@ func (p *proof) printTails() {
 	}
 }
 
-// cleanup stops every process it started, newest first (Caddy before the
-// instances it routes to), drops the database and removes the work
-// directory. It runs on every exit path.
+// cleanup stops every process it started, Caddy (the last started) before
+// the others, which stop all at once; then it drops the database and removes
+// the work directory. It runs on every exit path.
 func (p *proof) cleanup(failed bool) {
-	for i := len(p.procs) - 1; i >= 0; i-- {
-		p.procs[i].stop(12 * time.Second)
+	if n := len(p.procs); n > 0 {
+		p.procs[n-1].stop(12 * time.Second)
+		var stops []func() error
+		for _, pr := range p.procs[:n-1] {
+			stops = append(stops, func() error { pr.stop(12 * time.Second); return nil })
+		}
+		group(stops...)
 	}
 	if p.dbName != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
