@@ -49,7 +49,9 @@ type response struct {
 // do sends one request; body, if not nil, is sent as JSON.
 func (c *client) do(ctx context.Context, method, path, token string, body any, header map[string]string) (response, error) {
 	var rd io.Reader
-	if body != nil {
+	if ch, ok := body.(chunked); ok {
+		rd = ch // not a *bytes.Reader: no Content-Length
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return response{}, err
@@ -128,7 +130,34 @@ func checkRouting(ctx context.Context, c *client, procs map[string]*proc) error 
 			return fmt.Errorf("GET /openapi.json: not the api service's document alone")
 		}
 	}
-	return nil
+
+	// The instances believe one proxy (TRUSTED_PROXY_COUNT=1): Caddy must
+	// add the client's address to X-Forwarded-For, or the one a client
+	// forged would be taken as its address.
+	r, err := c.do(ctx, http.MethodGet, "/v1/orders", "", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"})
+	if err != nil {
+		return err
+	}
+	id := r.header.Get("X-Request-ID")
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var ip string
+		for _, name := range []string{"api-1", "api-2"} {
+			lines, _ := procs[name].logLines()
+			for _, l := range lines {
+				if l.Msg == "request" && l.RequestID == id {
+					ip = l.ClientIP
+				}
+			}
+		}
+		if ip == "127.0.0.1" {
+			return nil
+		}
+		if ip != "" || time.Now().After(deadline) {
+			return fmt.Errorf("a request with a forged X-Forwarded-For through Caddy was logged with client_ip %q, want 127.0.0.1 (request %s)", ip, id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitLogged waits up to 2 s for one of services to log a request for path
@@ -175,6 +204,9 @@ type order struct {
 
 var verifyLink = regexp.MustCompile(`(https?://[^\s"<>]+)/verify-email\?token=([A-Za-z0-9_\-.~%]+)`)
 
+// chunked is a request body sent without a Content-Length.
+type chunked struct{ io.Reader }
+
 // signUp runs the user's first steps, all through the load balancer: sign
 // up, read the verification link in the mail Mailpit caught, verify, log in,
 // make orders (one twice, with the same Idempotency-Key) and list them a
@@ -214,6 +246,24 @@ func signUp(ctx context.Context, c *client, mailAPI string) (*account, error) {
 		return nil, err
 	}
 	a.token = login.AccessToken
+
+	// A body over the limit (1 MiB) is refused: Caddy refuses one whose
+	// Content-Length says so, rightsize a chunked one. Neither costs the
+	// instances anything in Caddy's passive health checks (the burst's
+	// balance check would see an instance taken out).
+	big := newOrder(0)
+	big["items"].([]map[string]any)[0]["name"] = strings.Repeat("x", 2<<20)
+	for i := range 4 {
+		var body any = big
+		if i%2 == 1 {
+			b, _ := json.Marshal(big)
+			body = chunked{bytes.NewReader(b)}
+		}
+		if _, err := c.expect(ctx, http.StatusRequestEntityTooLarge, "POST", "/v1/orders", a.token, body,
+			map[string]string{"Idempotency-Key": fmt.Sprint("too-large-", i)}, nil); err != nil {
+			return nil, fmt.Errorf("a body over 1 MiB (chunked: %t): %w", i%2 == 1, err)
+		}
+	}
 
 	for i := range 3 {
 		var o order

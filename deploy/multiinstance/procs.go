@@ -102,10 +102,12 @@ func (p *proc) tail(n int) string {
 
 // logLine is the part of a rightsize JSON log line the proof reads.
 type logLine struct {
-	Msg    string `json:"msg"`
-	Method string `json:"method"`
-	Path   string `json:"path"`
-	Status int    `json:"status"`
+	Msg       string `json:"msg"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Status    int    `json:"status"`
+	RequestID string `json:"request_id"`
+	ClientIP  string `json:"client_ip"`
 }
 
 // logLines decodes every JSON line of the process's log; other lines are
