@@ -208,10 +208,10 @@ var verifyLink = regexp.MustCompile(`(https?://[^\s"<>]+)/verify-email\?token=([
 type chunked struct{ io.Reader }
 
 // signUp runs the user's first steps, all through the load balancer: sign
-// up, read the verification link in the mail Mailpit caught, verify, log in,
+// up, read the verification link in the mail the worker sent, verify, log in,
 // make orders (one twice, with the same Idempotency-Key) and list them a
 // page at a time.
-func signUp(ctx context.Context, c *client, mailAPI string) (*account, error) {
+func signUp(ctx context.Context, c *client, mail *mailSink) (*account, error) {
 	a := &account{
 		email:    "proof-" + randomHex(6) + "@example.com",
 		password: "proof " + randomHex(12),
@@ -220,7 +220,7 @@ func signUp(ctx context.Context, c *client, mailAPI string) (*account, error) {
 		map[string]string{"email": a.email, "password": a.password, "name": "Proof"}, nil, nil); err != nil {
 		return nil, err
 	}
-	text, err := awaitMail(ctx, mailAPI, a.email)
+	text, err := mail.await(ctx, a.email)
 	if err != nil {
 		return nil, err
 	}
@@ -312,47 +312,6 @@ func signUp(ctx context.Context, c *client, mailAPI string) (*account, error) {
 		return nil, fmt.Errorf("GET /v1/orders listed %v, want %v", listed, want)
 	}
 	return a, nil
-}
-
-// awaitMail waits up to 20 s for a message to addr in Mailpit and returns
-// its text.
-func awaitMail(ctx context.Context, mailAPI, addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	get := func(path string, out any) error {
-		req, _ := http.NewRequestWithContext(ctx, "GET", mailAPI+path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("mailpit GET %s: status %d", path, resp.StatusCode)
-		}
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	for {
-		var list struct {
-			Messages []struct {
-				ID string `json:"ID"`
-			} `json:"messages"`
-		}
-		err := get("/api/v1/search?query="+url.QueryEscape("to:"+addr), &list)
-		if err == nil && len(list.Messages) > 0 {
-			var msg struct {
-				Text string `json:"Text"`
-			}
-			if err := get("/api/v1/message/"+list.Messages[0].ID, &msg); err != nil {
-				return "", err
-			}
-			return msg.Text, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("no mail to %s in Mailpit within 20 s (the worker sends it; last error: %v)", addr, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func newOrder(i int) map[string]any {

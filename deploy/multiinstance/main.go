@@ -3,9 +3,10 @@
 // without a client noticing.
 //
 // It builds the binary, migrates a fresh PostgreSQL database once, starts
-// auth, billing, two api instances and a worker as separate processes,
-// Mailpit for mail and Caddy with deploy/caddy/Caddyfile in front of them,
-// all on loopback. Through Caddy only it signs up, reads the verification
+// auth, billing, two api instances and a worker as separate processes, and
+// Caddy with deploy/caddy/Caddyfile in front of them; it takes their mail
+// itself, on an SMTP port. Everything is on loopback, except that rightsize
+// listens on PORT on every interface. Through Caddy only it signs up, reads the verification
 // mail, verifies, logs in and makes orders; then it runs a burst of order
 // requests and sends SIGTERM to one api instance in the middle of it. It
 // fails unless every request succeeded, the stopped instance exited 0 after
@@ -28,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -130,30 +132,33 @@ func (p *proof) run(ctx context.Context) error {
 		return err
 	}
 
-	// The binaries, and the database, at once.
-	p.logf("building rightsize and mailpit in %s; creating the database", p.dir)
-	rightsize, mailpit := filepath.Join(p.dir, "rightsize"), filepath.Join(p.dir, "mailpit")
+	// The binary, and the database, at once.
+	p.logf("building rightsize in %s; creating the database", p.dir)
+	rightsize := filepath.Join(p.dir, "rightsize")
 	err = group(
 		func() error {
 			return p.goBuild(ctx, "-o", rightsize,
 				"-ldflags", "-X github.com/rightsize/rightsize/internal/app.Version=multiinstance-proof",
 				"./cmd/rightsize")
 		},
-		// The Mailpit pinned as a tool in go.mod (go tool mailpit), built
-		// to a file so that the driver signals Mailpit itself, not go.
-		func() error { return p.goBuild(ctx, "-o", mailpit, "github.com/axllent/mailpit") },
 		func() error { return p.createDB(ctx) },
 	)
 	if err != nil {
 		return err
 	}
 
-	ports, err := freePorts(14)
+	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
-	smtpAddr, mailAPI, lbAddr := addr(0), addr(1), addr(2)
+	sink := startMailSink(smtpLn)
+	defer sink.close()
+	smtpAddr := smtpLn.Addr().String()
+	ports, err := freePorts(11)
+	if err != nil {
+		return err
+	}
+	lbAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	lb := "http://" + lbAddr
 
 	env := []string{
@@ -180,26 +185,17 @@ func (p *proof) run(ctx context.Context) error {
 		return fmt.Errorf("migrate up: %v\n%s", err, out)
 	}
 
-	mp, err := start(p.dir, "mailpit", mailpit, []string{
-		"--smtp", smtpAddr, "--listen", mailAPI, "--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
-		"--smtp-disable-rdns", "--disable-version-check", "--max", "50",
-	}, []string{"HOME=" + p.dir, "TMPDIR=" + p.dir})
-	if err != nil {
-		return err
-	}
-	p.procs = append(p.procs, mp)
-
 	type instance struct {
 		name       string
 		args       []string
 		port, metr int
 	}
 	instances := []instance{
-		{"auth", []string{"serve", "--services", "auth", "--worker=false"}, ports[3], ports[4]},
-		{"billing", []string{"serve", "--services", "billing", "--worker=false"}, ports[5], ports[6]},
-		{"api-1", []string{"serve", "--services", "api", "--worker=false"}, ports[7], ports[8]},
-		{"api-2", []string{"serve", "--services", "api", "--worker=false"}, ports[9], ports[10]},
-		{"worker", []string{"worker"}, ports[11], ports[12]},
+		{"auth", []string{"serve", "--services", "auth", "--worker=false"}, ports[1], ports[2]},
+		{"billing", []string{"serve", "--services", "billing", "--worker=false"}, ports[3], ports[4]},
+		{"api-1", []string{"serve", "--services", "api", "--worker=false"}, ports[5], ports[6]},
+		{"api-2", []string{"serve", "--services", "api", "--worker=false"}, ports[7], ports[8]},
+		{"worker", []string{"worker"}, ports[9], ports[10]},
 	}
 	byName := map[string]*proc{}
 	for _, in := range instances {
@@ -217,10 +213,7 @@ func (p *proof) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := waitReady(ctx, mp, "http://"+mailAPI+"/livez"); err != nil {
-		return err
-	}
-	p.logf("auth, billing, api-1, api-2 and worker ready (PostgreSQL %s); mailpit SMTP %s", p.dbName, smtpAddr)
+	p.logf("auth, billing, api-1, api-2 and worker ready (PostgreSQL %s, mail to %s)", p.dbName, smtpAddr)
 
 	upstreams := func(names ...string) string {
 		var s []string
@@ -257,7 +250,7 @@ func (p *proof) run(ctx context.Context) error {
 		return fmt.Errorf("routing: %w", err)
 	}
 	p.logf("routing: each path reached its service")
-	acct, err := signUp(ctx, c, "http://"+mailAPI)
+	acct, err := signUp(ctx, c, sink)
 	if err != nil {
 		return fmt.Errorf("sign-up flow: %w", err)
 	}
