@@ -39,9 +39,7 @@ func start(dir, name, bin string, args, env []string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
-	// Its own group, so that stopping it stops whatever it started too, and
-	// a ^C at the terminal reaches only the driver, which stops it in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
