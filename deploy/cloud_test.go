@@ -1351,8 +1351,12 @@ func TestAzureContainerApps(t *testing.T) {
 				t.Errorf("%s: no http scale rule on concurrent requests", file)
 			}
 		}
-		if a.Properties.Configuration.ActiveRevisionsMode != "Multiple" {
-			t.Errorf("%s: activeRevisionsMode %q; rolling back by revision traffic needs Multiple", file, a.Properties.Configuration.ActiveRevisionsMode)
+		mode := a.Properties.Configuration.ActiveRevisionsMode
+		switch {
+		case name == "worker" && mode != "Single":
+			t.Errorf("%s: activeRevisionsMode %q; want Single, or old revisions go on working jobs", file, mode)
+		case name != "worker" && mode != "Multiple":
+			t.Errorf("%s: activeRevisionsMode %q; rolling back by revision traffic needs Multiple", file, mode)
 		}
 	}
 }
