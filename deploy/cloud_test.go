@@ -194,6 +194,45 @@ func decodeJSON(t *testing.T, path string, v any) {
 	if dec.More() {
 		t.Fatalf("%s: trailing data after the JSON value", path)
 	}
+	// encoding/json matches field names case-insensitively, the AWS CLI
+	// does not: every key written must come back, spelt the same, when v
+	// is encoded again.
+	var written, known any
+	if err := json.Unmarshal(b, &written); err != nil {
+		t.Fatal(err)
+	}
+	again, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(again, &known); err != nil {
+		t.Fatal(err)
+	}
+	sameKeys(t, path, "", written, known)
+}
+
+// sameKeys reports each object key of written that known lacks.
+func sameKeys(t *testing.T, file, at string, written, known any) {
+	t.Helper()
+	switch w := written.(type) {
+	case map[string]any:
+		k, _ := known.(map[string]any)
+		for key, wv := range w {
+			kv, ok := k[key]
+			if !ok {
+				t.Errorf("%s: unknown field %s%s (names are case-sensitive)", file, at, key)
+				continue
+			}
+			sameKeys(t, file, at+key+".", wv, kv)
+		}
+	case []any:
+		k, _ := known.([]any)
+		for i, wv := range w {
+			if i < len(k) {
+				sameKeys(t, file, fmt.Sprintf("%s%d.", at, i), wv, k[i])
+			}
+		}
+	}
 }
 
 func atoi(t *testing.T, file, what, s string) int {
