@@ -749,6 +749,11 @@ type acaJob struct {
 // acaRoutes is an environment's HTTP route config, as `az containerapp env
 // http-route-config create --yaml` takes it.
 type acaRoutes struct {
+	CustomDomains []struct {
+		Name          string `yaml:"name"`
+		BindingType   string `yaml:"bindingType"`
+		CertificateID string `yaml:"certificateId"`
+	} `yaml:"customDomains"`
 	Rules []struct {
 		Description string `yaml:"description"`
 		Routes      []struct {
