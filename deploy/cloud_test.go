@@ -1148,12 +1148,6 @@ func TestCloudRun(t *testing.T) {
 			t.Errorf("%s: ingress %q, want internal-and-cloud-load-balancing (only through the load balancer)", file, ingress)
 		}
 	}
-	// Cloud Run's grace is fixed: SHUTDOWN_TIMEOUT must be below it.
-	for _, c := range containers {
-		if c.grace != cloudRunGrace {
-			t.Fatalf("%s: grace %s, want Cloud Run's fixed %s", c.file, c.grace, cloudRunGrace)
-		}
-	}
 }
 
 func TestCloudRunURLMap(t *testing.T) {
