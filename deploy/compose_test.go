@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/rightsize/rightsize/internal/app"
 )
@@ -459,19 +457,6 @@ type prometheusFile struct {
 	} `yaml:"scrape_configs"`
 }
 
-func decodeStrict(t *testing.T, file string, v any) {
-	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-}
-
 // loadPrometheus returns the scrape configuration compose mounts into the
 // prometheus service.
 func (s *stack) loadPrometheus(t *testing.T) prometheusFile {
@@ -485,7 +470,7 @@ func (s *stack) loadPrometheus(t *testing.T) prometheusFile {
 		t.Fatalf("prometheus: nothing mounted at %s", prometheusConfig)
 	}
 	var cfg prometheusFile
-	decodeStrict(t, file, &cfg)
+	decodeYAML(t, file, &cfg)
 	return cfg
 }
 
@@ -590,7 +575,7 @@ func (s *stack) loadGrafana(t *testing.T) grafanaSetup {
 	}
 	for _, f := range files {
 		var ds grafanaDatasources
-		decodeStrict(t, f, &ds)
+		decodeYAML(t, f, &ds)
 		for _, d := range ds.Datasources {
 			setup.datasources[d.UID] = true
 			if d.Type != "prometheus" {
@@ -610,7 +595,7 @@ func (s *stack) loadGrafana(t *testing.T) grafanaSetup {
 	}
 	for _, f := range files {
 		var p grafanaProviders
-		decodeStrict(t, f, &p)
+		decodeYAML(t, f, &p)
 		for _, pr := range p.Providers {
 			src, ok := s.hostPath(g, pr.Options.Path)
 			if !ok {
