@@ -666,6 +666,7 @@ type acaContainer struct {
 		} `yaml:"httpGet"`
 		InitialDelaySeconds int `yaml:"initialDelaySeconds"`
 		PeriodSeconds       int `yaml:"periodSeconds"`
+		TimeoutSeconds      int `yaml:"timeoutSeconds"`
 		FailureThreshold    int `yaml:"failureThreshold"`
 	} `yaml:"probes"`
 }
