@@ -280,7 +280,7 @@ func (c *Config) Vars() []Var {
 		{
 			Name: "TRUSTED_PROXY_COUNT", Default: "0",
 			Want:        "an integer from 0 to 10",
-			Description: "How many proxies in front of the service append to X-Forwarded-For; the client IP (rate limits, logs) is that many entries from its right. 0 ignores the header and uses the TCP peer address, unless TRUSTED_PROXY_CIDRS is set. Behind Cloud Run or an ALB alone: 1.",
+			Description: "How many proxies in front of the service append to X-Forwarded-For; the client IP (rate limits, logs) is that many entries from its right. 0 ignores the header and uses the TCP peer address, unless TRUSTED_PROXY_CIDRS is set. Behind an AWS ALB, or on a Cloud Run service's own URL: 1; behind Google's external Application Load Balancer, which appends the client and itself: 2.",
 			Parse:       Int(&c.TrustedProxyCount, 0, 10),
 		},
 		{
