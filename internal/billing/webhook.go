@@ -112,29 +112,27 @@ func (s *Service) apply(ctx context.Context, ev *stripe.Event) error {
 	version := min(ev.Created, time.Now().Add(webhookTolerance).Unix())
 	switch ev.Type {
 	case stripe.EventTypeCheckoutSessionCompleted, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded:
-		var sess stripe.CheckoutSession
-		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
-			return fmt.Errorf("%w: %w", errMalformed, err)
-		}
-		return s.checkoutCompleted(ctx, &sess, version)
+		return handle(ctx, ev, version, s.checkoutCompleted)
 	case stripe.EventTypeCustomerSubscriptionCreated, stripe.EventTypeCustomerSubscriptionUpdated,
 		stripe.EventTypeCustomerSubscriptionDeleted, stripe.EventTypeCustomerSubscriptionPaused,
 		stripe.EventTypeCustomerSubscriptionResumed:
-		var sub stripe.Subscription
-		if err := json.Unmarshal(ev.Data.Raw, &sub); err != nil {
-			return fmt.Errorf("%w: %w", errMalformed, err)
-		}
-		return s.recordSubscription(ctx, &sub, version)
+		return handle(ctx, ev, version, s.recordSubscription)
 	case stripe.EventTypeInvoiceCreated, stripe.EventTypeInvoiceFinalized, stripe.EventTypeInvoicePaid,
 		stripe.EventTypeInvoicePaymentFailed, stripe.EventTypeInvoicePaymentSucceeded, stripe.EventTypeInvoiceUpdated,
 		stripe.EventTypeInvoiceVoided, stripe.EventTypeInvoiceMarkedUncollectible:
-		var inv stripe.Invoice
-		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
-			return fmt.Errorf("%w: %w", errMalformed, err)
-		}
-		return s.recordInvoice(ctx, &inv, version)
+		return handle(ctx, ev, version, s.recordInvoice)
 	}
 	return nil
+}
+
+// handle decodes ev's object as a T and passes it to fn; an object that is
+// no T is errMalformed.
+func handle[T any](ctx context.Context, ev *stripe.Event, version int64, fn func(context.Context, *T, int64) error) error {
+	var obj T
+	if err := json.Unmarshal(ev.Data.Raw, &obj); err != nil {
+		return fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	return fn(ctx, &obj, version)
 }
 
 // checkoutCompleted marks a paid order paid, or records the subscription a
