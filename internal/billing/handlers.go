@@ -141,47 +141,37 @@ type sessionResponse struct {
 	URL string `json:"url"`
 }
 
-func (s *Service) checkoutSession() http.Handler {
+// sessionHandler answers 201 with the URL of the Stripe page create makes
+// for the caller.
+func sessionHandler(create func(r *http.Request, userID string) (string, error)) http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := authn.Caller(r.Context())
 		if err != nil {
 			return err
 		}
-		url, err := s.CheckoutSubscription(r.Context(), p.UserID)
+		url, err := create(r, p.UserID)
 		if err != nil {
 			return err
 		}
 		httpx.Encode(w, http.StatusCreated, sessionResponse{URL: url})
 		return nil
+	})
+}
+
+func (s *Service) checkoutSession() http.Handler {
+	return sessionHandler(func(r *http.Request, userID string) (string, error) {
+		return s.CheckoutSubscription(r.Context(), userID)
 	})
 }
 
 func (s *Service) portalSession() http.Handler {
-	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := authn.Caller(r.Context())
-		if err != nil {
-			return err
-		}
-		url, err := s.Portal(r.Context(), p.UserID)
-		if err != nil {
-			return err
-		}
-		httpx.Encode(w, http.StatusCreated, sessionResponse{URL: url})
-		return nil
+	return sessionHandler(func(r *http.Request, userID string) (string, error) {
+		return s.Portal(r.Context(), userID)
 	})
 }
 
 func (s *Service) orderCheckoutSession() http.Handler {
-	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := authn.Caller(r.Context())
-		if err != nil {
-			return err
-		}
-		url, err := s.CheckoutOrder(r.Context(), p.UserID, r.PathValue("id"))
-		if err != nil {
-			return err
-		}
-		httpx.Encode(w, http.StatusCreated, sessionResponse{URL: url})
-		return nil
+	return sessionHandler(func(r *http.Request, userID string) (string, error) {
+		return s.CheckoutOrder(r.Context(), userID, r.PathValue("id"))
 	})
 }
