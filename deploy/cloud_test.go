@@ -2,18 +2,19 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -864,9 +865,7 @@ func checkContainers(t *testing.T, containers map[string]container) {
 	}
 	roles := map[string]string{}
 	var first *container
-	names := mapsKeys(containers)
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(containers)) {
 		c := containers[name]
 		role := c.role()
 		if prev, ok := roles[role]; ok {
@@ -937,7 +936,7 @@ func checkContainers(t *testing.T, containers map[string]container) {
 			}
 		}
 
-		timeout, err := time.ParseDuration(cmp(env["SHUTDOWN_TIMEOUT"], defaults["SHUTDOWN_TIMEOUT"]))
+		timeout, err := time.ParseDuration(cmp.Or(env["SHUTDOWN_TIMEOUT"], defaults["SHUTDOWN_TIMEOUT"]))
 		if err != nil {
 			t.Fatalf("%s: SHUTDOWN_TIMEOUT: %v", c.file, err)
 		}
@@ -951,10 +950,10 @@ func checkContainers(t *testing.T, containers map[string]container) {
 			first = &c
 			continue
 		}
-		if !mapsEqual(c.plain, first.plain) {
+		if !maps.Equal(c.plain, first.plain) {
 			t.Errorf("%s and %s: the plain environment differs:\n%v\n%v", c.file, first.file, c.plain, first.plain)
 		}
-		if !mapsEqual(c.secrets, first.secrets) {
+		if !maps.Equal(c.secrets, first.secrets) {
 			t.Errorf("%s and %s: the secrets differ:\n%v\n%v", c.file, first.file, c.secrets, first.secrets)
 		}
 	}
@@ -968,33 +967,6 @@ func checkContainers(t *testing.T, containers map[string]container) {
 			t.Errorf("%s: runs %q; want serve --services one of auth, billing, api, or worker, or migrate up", file, role)
 		}
 	}
-}
-
-func cmp(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
-}
-
-func mapsKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // ---- routing ----
@@ -1463,9 +1435,7 @@ func TestPlaceholdersDocumented(t *testing.T) {
 	if len(seen) == 0 {
 		t.Fatal("no ${NAME} placeholder in deploy/cloudrun, deploy/ecs or deploy/azure")
 	}
-	names := mapsKeys(seen)
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(seen)) {
 		if !bytes.Contains(readme, []byte("`${"+name+"}`")) {
 			t.Errorf("%v use ${%s}, which README.md does not explain (as `${%s}`)", seen[name], name, name)
 		}

@@ -138,13 +138,7 @@ func serves(t *testing.T, svc types.ServiceConfig) []string {
 		list = env(t, svc, "SERVICES")
 	}
 	if list == "" {
-		return slices.Sorted(func(yield func(string) bool) {
-			for _, s := range routed {
-				if !yield(s) {
-					return
-				}
-			}
-		})
+		return slices.Sorted(maps.Values(routed))
 	}
 	return strings.Split(list, ",")
 }
@@ -203,11 +197,7 @@ func checkOneImage(t *testing.T, s *stack) {
 		t.Fatal("no service builds the rightsize image")
 	}
 	var first *types.ServiceConfig
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for n := range s.rightsize {
-			yield(n)
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(s.rightsize)) {
 		svc := s.rightsize[name]
 		if first == nil {
 			first = &svc
@@ -314,11 +304,7 @@ func checkRightsize(t *testing.T, s *stack) {
 	if len(workers) == 0 {
 		t.Error("no service runs the worker: mail and other jobs would never run")
 	}
-	for _, srv := range slices.Sorted(func(yield func(string) bool) {
-		for _, v := range routed {
-			yield(v)
-		}
-	}) {
+	for _, srv := range slices.Sorted(maps.Values(routed)) {
 		if len(servedBy[srv]) == 0 {
 			t.Errorf("no compose service serves %s", srv)
 		}
