@@ -51,29 +51,15 @@ func (s *Service) CheckoutSubscription(ctx context.Context, userID string) (stri
 		return "", apperr.Errorf(apperr.ErrConflict,
 			"you already have a subscription (%s): manage it with POST /v1/billing/portal-session", sub.Status)
 	}
-	customer, err := s.customer(ctx, userID)
-	if err != nil {
-		return "", err
-	}
 	meta := map[string]string{"user_id": userID}
-	var sess *stripe.CheckoutSession
-	err = s.callStripe(ctx, "create checkout session", func(ctx context.Context) (err error) {
-		sess, err = s.stripe.V1CheckoutSessions.Create(ctx, &stripe.CheckoutSessionCreateParams{
-			Mode:              stripe.String(string(stripe.CheckoutSessionModeSubscription)),
-			Customer:          stripe.String(customer),
-			ClientReferenceID: stripe.String(userID),
-			LineItems:         []*stripe.CheckoutSessionCreateLineItemParams{{Price: stripe.String(s.cfg.ProPriceID), Quantity: stripe.Int64(1)}},
-			SuccessURL:        stripe.String(s.back("checkout", "success")),
-			CancelURL:         stripe.String(s.back("checkout", "cancelled")),
-			Metadata:          meta,
-			SubscriptionData:  &stripe.CheckoutSessionCreateSubscriptionDataParams{Metadata: meta},
-		})
-		return err
+	return s.checkout(ctx, userID, &stripe.CheckoutSessionCreateParams{
+		Mode:             stripe.String(string(stripe.CheckoutSessionModeSubscription)),
+		LineItems:        []*stripe.CheckoutSessionCreateLineItemParams{{Price: stripe.String(s.cfg.ProPriceID), Quantity: stripe.Int64(1)}},
+		SuccessURL:       stripe.String(s.back("checkout", "success")),
+		CancelURL:        stripe.String(s.back("checkout", "cancelled")),
+		Metadata:         meta,
+		SubscriptionData: &stripe.CheckoutSessionCreateSubscriptionDataParams{Metadata: meta},
 	})
-	if err != nil {
-		return "", err
-	}
-	return sess.URL, nil
 }
 
 // CheckoutOrder returns the URL of a Stripe Checkout page where userID pays
@@ -94,30 +80,35 @@ func (s *Service) CheckoutOrder(ctx context.Context, userID, orderID string) (st
 	if o.TotalAmount == 0 {
 		return "", apperr.New(apperr.ErrConflict, "the order's total is zero: there is nothing to pay")
 	}
+	meta := map[string]string{"user_id": userID, "order_id": o.ID}
+	return s.checkout(ctx, userID, &stripe.CheckoutSessionCreateParams{
+		Mode: stripe.String(string(stripe.CheckoutSessionModePayment)),
+		LineItems: []*stripe.CheckoutSessionCreateLineItemParams{{
+			Quantity: stripe.Int64(1),
+			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
+				Currency:    stripe.String(strings.ToLower(o.Currency)),
+				UnitAmount:  stripe.Int64(o.TotalAmount),
+				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String("Order " + o.ID)},
+			},
+		}},
+		SuccessURL:        stripe.String(s.back("order", o.ID)),
+		CancelURL:         stripe.String(s.back("order", o.ID)),
+		Metadata:          meta,
+		PaymentIntentData: &stripe.CheckoutSessionCreatePaymentIntentDataParams{Metadata: meta},
+	})
+}
+
+// checkout creates the Stripe Checkout session params describes for userID,
+// as their Stripe customer (made on first use), and returns its URL.
+func (s *Service) checkout(ctx context.Context, userID string, params *stripe.CheckoutSessionCreateParams) (string, error) {
 	customer, err := s.customer(ctx, userID)
 	if err != nil {
 		return "", err
 	}
-	meta := map[string]string{"user_id": userID, "order_id": o.ID}
+	params.Customer, params.ClientReferenceID = stripe.String(customer), stripe.String(userID)
 	var sess *stripe.CheckoutSession
 	err = s.callStripe(ctx, "create checkout session", func(ctx context.Context) (err error) {
-		sess, err = s.stripe.V1CheckoutSessions.Create(ctx, &stripe.CheckoutSessionCreateParams{
-			Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
-			Customer:          stripe.String(customer),
-			ClientReferenceID: stripe.String(userID),
-			LineItems: []*stripe.CheckoutSessionCreateLineItemParams{{
-				Quantity: stripe.Int64(1),
-				PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
-					Currency:    stripe.String(strings.ToLower(o.Currency)),
-					UnitAmount:  stripe.Int64(o.TotalAmount),
-					ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String("Order " + o.ID)},
-				},
-			}},
-			SuccessURL:        stripe.String(s.back("order", o.ID)),
-			CancelURL:         stripe.String(s.back("order", o.ID)),
-			Metadata:          meta,
-			PaymentIntentData: &stripe.CheckoutSessionCreatePaymentIntentDataParams{Metadata: meta},
-		})
+		sess, err = s.stripe.V1CheckoutSessions.Create(ctx, params)
 		return err
 	})
 	if err != nil {
