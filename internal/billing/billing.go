@@ -73,6 +73,7 @@ type Service struct {
 	pager   *httpx.Pager
 	stripe  *stripe.Client // nil when billing is off
 	breaker *resilience.Breaker
+	plans   []Plan // free first; fixed by cfg, so made once
 	// returnURL is where Stripe sends the user back.
 	returnURL string
 
@@ -92,6 +93,7 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 		jobs:      d.Jobs,
 		logger:    d.Logger,
 		pager:     httpx.NewPager(d.Config.CursorSecret, "invoices"),
+		plans:     plans(cfg),
 		returnURL: cfg.ReturnURL,
 		orderLookup: func(context.Context, string, string) (PayableOrder, error) {
 			return PayableOrder{}, errors.New("billing: no OrderLookup wired")

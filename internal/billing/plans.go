@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -24,18 +25,21 @@ type Plan struct {
 	OrdersPerMonth int
 }
 
-// Plans returns the plans, free first.
-func (s *Service) Plans() []Plan {
+// plans returns the plans cfg configures, free first.
+func plans(cfg *Config) []Plan {
 	return []Plan{
-		{ID: PlanFree, Name: "Free", OrdersPerMonth: s.cfg.FreeOrdersPerMonth},
-		{ID: PlanPro, Name: "Pro", PriceID: s.cfg.ProPriceID, OrdersPerMonth: s.cfg.ProOrdersPerMonth},
+		{ID: PlanFree, Name: "Free", OrdersPerMonth: cfg.FreeOrdersPerMonth},
+		{ID: PlanPro, Name: "Pro", PriceID: cfg.ProPriceID, OrdersPerMonth: cfg.ProOrdersPerMonth},
 	}
 }
+
+// Plans returns the plans, free first.
+func (s *Service) Plans() []Plan { return slices.Clone(s.plans) }
 
 // planOfPrice returns the plan a subscription to priceID gives, and false
 // for a price that is none of ours.
 func (s *Service) planOfPrice(priceID string) (Plan, bool) {
-	for _, p := range s.Plans() {
+	for _, p := range s.plans {
 		if p.PriceID != "" && p.PriceID == priceID {
 			return p, true
 		}
@@ -85,7 +89,7 @@ func (s *Service) current(ctx context.Context, userID string) (sub Subscription,
 	if err != nil {
 		return Subscription{}, Plan{}, false, err
 	}
-	free, t := s.Plans()[0], time.Now()
+	free, t := s.plans[0], time.Now()
 	for _, c := range subs {
 		if plan, isPlan := s.planOfPrice(c.PriceID); isPlan && s.entitles(c, t) {
 			return c, plan, true, nil
