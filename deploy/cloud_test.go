@@ -24,6 +24,7 @@ import (
 
 	"github.com/rightsize/rightsize/internal/app"
 	"github.com/rightsize/rightsize/internal/app/apptest"
+	"github.com/rightsize/rightsize/internal/platform/config"
 )
 
 // The cloud deployment files (deploy/cloudrun, deploy/ecs, deploy/azure)
@@ -857,12 +858,7 @@ func azure(t *testing.T) map[string]container {
 // configuration in every process.
 func checkContainers(t *testing.T, containers map[string]container) {
 	t.Helper()
-	vars := map[string]bool{} // name → secret
-	defaults := map[string]string{}
-	for _, v := range app.Vars() {
-		vars[v.Name] = v.Secret
-		defaults[v.Name] = v.Default
-	}
+	vars := programVars()
 	roles := map[string]string{}
 	var first *container
 	for _, name := range slices.Sorted(maps.Keys(containers)) {
@@ -884,11 +880,11 @@ func checkContainers(t *testing.T, containers map[string]container) {
 		}
 
 		for k := range c.plain {
-			secret, ok := vars[k]
+			v, ok := vars[k]
 			switch {
 			case !ok:
 				t.Errorf("%s: sets %s, which rightsize does not read (rightsize help env)", c.file, k)
-			case secret:
+			case v.Secret:
 				t.Errorf("%s: sets secret %s as a plain value; take it from the secret store", c.file, k)
 			}
 		}
@@ -903,8 +899,8 @@ func checkContainers(t *testing.T, containers map[string]container) {
 		// Every process gets every secret: the api process enforces the
 		// plan limits and auth refuses to delete a subscribed account only
 		// where billing (STRIPE_SECRET_KEY) is configured.
-		for k, secret := range vars {
-			if _, ok := c.secrets[k]; secret && !ok {
+		for k, v := range vars {
+			if _, ok := c.secrets[k]; v.Secret && !ok {
 				t.Errorf("%s: secret %s is not set from the secret store", c.file, k)
 			}
 		}
@@ -913,7 +909,7 @@ func checkContainers(t *testing.T, containers map[string]container) {
 			t.Errorf("%s: image %q, want %q (one image, filled in at deploy time)", c.file, c.image, image)
 		}
 
-		port := defaults["PORT"]
+		port := vars["PORT"].Default
 		if p, ok := env["PORT"]; ok {
 			port = p
 		}
@@ -936,7 +932,7 @@ func checkContainers(t *testing.T, containers map[string]container) {
 			}
 		}
 
-		timeout, err := time.ParseDuration(cmp.Or(env["SHUTDOWN_TIMEOUT"], defaults["SHUTDOWN_TIMEOUT"]))
+		timeout, err := time.ParseDuration(cmp.Or(env["SHUTDOWN_TIMEOUT"], vars["SHUTDOWN_TIMEOUT"].Default))
 		if err != nil {
 			t.Fatalf("%s: SHUTDOWN_TIMEOUT: %v", c.file, err)
 		}
@@ -967,6 +963,15 @@ func checkContainers(t *testing.T, containers map[string]container) {
 			t.Errorf("%s: runs %q; want serve --services one of auth, billing, api, or worker, or migrate up", file, role)
 		}
 	}
+}
+
+// programVars returns every variable rightsize reads, by name.
+func programVars() map[string]config.Var {
+	vars := map[string]config.Var{}
+	for _, v := range app.Vars() {
+		vars[v.Name] = v
+	}
+	return vars
 }
 
 // ---- routing ----

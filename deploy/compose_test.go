@@ -102,10 +102,8 @@ func env(t *testing.T, svc types.ServiceConfig, name string) string {
 	if v := getenv(svc)(name); v != "" {
 		return v
 	}
-	for _, v := range app.Vars() {
-		if v.Name == name {
-			return v.Default
-		}
+	if v, ok := programVars()[name]; ok {
+		return v.Default
 	}
 	t.Fatalf("rightsize has no variable %s", name)
 	return ""
@@ -233,10 +231,7 @@ func checkOneImage(t *testing.T, s *stack) {
 // program accepts, serves what the load balancer expects, is probed by its
 // own healthcheck and is scrapable.
 func checkRightsize(t *testing.T, s *stack) {
-	known := map[string]bool{}
-	for _, v := range app.Vars() {
-		known[v.Name] = true
-	}
+	known := programVars()
 	servedBy := map[string][]string{}
 	var migrators, workers []string
 	for name, svc := range s.rightsize {
@@ -245,7 +240,7 @@ func checkRightsize(t *testing.T, s *stack) {
 			t.Errorf("%s: entrypoint %q replaces the image's /rightsize", name, svc.Entrypoint)
 		}
 		for v := range svc.Environment {
-			if !known[v] {
+			if _, ok := known[v]; !ok {
 				t.Errorf("%s: variable %s is not one rightsize reads (rightsize help env)", name, v)
 			}
 		}
