@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -976,18 +977,34 @@ func programVars() map[string]config.Var {
 
 // ---- routing ----
 
+// programRoutes holds what routes learns from the program, once per test
+// binary: the first test to ask starts rightsize (stopped when that test
+// ends) and the others share its answer. A start that failed leaves it
+// empty, for the next to try.
+var programRoutes struct {
+	sync.Mutex
+	services, platform []app.Route
+}
+
 // routes returns every route rightsize registers (service "" for the
 // platform's own, which every process serves), from the program itself.
 func routes(t *testing.T) []app.Route {
 	t.Helper()
-	s := apptest.Start(t, nil)
-	all := append(slices.Clone(s.Routes), s.PlatformRoutes...)
-	for _, r := range s.Routes {
+	programRoutes.Lock()
+	defer programRoutes.Unlock()
+	if programRoutes.services == nil {
+		s := apptest.Start(t, nil)
+		programRoutes.services, programRoutes.platform = s.Routes, s.PlatformRoutes
+	}
+	if len(programRoutes.services) == 0 {
+		t.Fatal("rightsize registers no route")
+	}
+	for _, r := range programRoutes.services {
 		if r.Service == "" {
 			t.Fatalf("route %s has no service", r.Pattern)
 		}
 	}
-	return all
+	return append(slices.Clone(programRoutes.services), programRoutes.platform...)
 }
 
 // samplePath returns a request path pattern matches: GET /v1/orders/{id}
