@@ -114,7 +114,7 @@ func TestStripeHangingOpensBreaker(t *testing.T) {
 	// Nothing else is affected.
 	for range 3 {
 		start := time.Now()
-		b.Want(t, http.StatusCreated, "POST", "/v1/orders", u.Access, testOrder)
+		b.Want(t, http.StatusCreated, "POST", "/v1/orders", u.Access, newOrder())
 		if took := time.Since(start); took >= fastBound {
 			t.Errorf("order creation took %v with Stripe down, want under %v", took, fastBound)
 		}
@@ -137,7 +137,7 @@ func TestBillingNotConfigured(t *testing.T) {
 	// More orders than the free plan's limit would allow with billing on.
 	var orderID string
 	for i := range 5 {
-		o := b.Want(t, http.StatusCreated, "POST", "/v1/orders", u.Access, testOrder)
+		o := b.Want(t, http.StatusCreated, "POST", "/v1/orders", u.Access, newOrder())
 		if i == 0 {
 			orderID = o["id"].(string)
 		}
@@ -250,13 +250,13 @@ func TestCheckoutThroughStripeMock(t *testing.T) {
 	wantURL(t, "portal", b.Want(t, http.StatusCreated, "POST", "/v1/billing/portal-session", ada.Access, nil))
 	b.Want(t, http.StatusConflict, "POST", "/v1/billing/portal-session", eve.Access, nil)
 
-	order := b.Want(t, http.StatusCreated, "POST", "/v1/orders", ada.Access, testOrder)["id"].(string)
+	order := b.Want(t, http.StatusCreated, "POST", "/v1/orders", ada.Access, newOrder())["id"].(string)
 	pay := "/v1/billing/orders/" + order + "/checkout-session"
 	wantURL(t, "order checkout", b.Want(t, http.StatusCreated, "POST", pay, ada.Access, nil))
 	b.Want(t, http.StatusNotFound, "POST", pay, eve.Access, nil)
 	b.Want(t, http.StatusNotFound, "POST", "/v1/billing/orders/ord_nosuchorder/checkout-session", ada.Access, nil)
 
-	cancelled := b.Want(t, http.StatusCreated, "POST", "/v1/orders", ada.Access, testOrder)["id"].(string)
+	cancelled := b.Want(t, http.StatusCreated, "POST", "/v1/orders", ada.Access, newOrder())["id"].(string)
 	b.Want(t, http.StatusOK, "POST", "/v1/orders/"+cancelled+"/cancel", ada.Access, nil)
 	b.Want(t, http.StatusConflict, "POST", "/v1/billing/orders/"+cancelled+"/checkout-session", ada.Access, nil)
 
@@ -275,12 +275,6 @@ func TestCheckoutThroughStripeMock(t *testing.T) {
 			t.Errorf("%s at Stripe: got %d, want %d", route, got, want)
 		}
 	}
-}
-
-// testOrder is a small order in euros.
-var testOrder = map[string]any{
-	"currency": "EUR",
-	"items":    []map[string]any{{"sku": "A", "name": "A", "quantity": 1, "unit_amount": 100}},
 }
 
 func bearer(token string) http.Header {

@@ -1,7 +1,6 @@
 package billing_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -62,11 +61,13 @@ func (b *testBundle) service() *billing.Service {
 func (b *testBundle) customer(tb testing.TB, u apptest.User) string {
 	tb.Helper()
 	b.Want(tb, http.StatusCreated, "POST", "/v1/billing/checkout-session", u.Access, nil)
-	var id string
-	if err := b.DB.QueryRow(context.Background(), `SELECT stripe_customer_id FROM billing_customers WHERE user_id = $1`, u.ID).Scan(&id); err != nil {
-		tb.Fatalf("customer of %s: %v", u.ID, err)
-	}
-	return id
+	return customerID(tb, b.Server, u.ID)
+}
+
+// subscriptionOf returns what GET /v1/billing/subscription answers u.
+func (b *testBundle) subscriptionOf(tb testing.TB, u apptest.User) map[string]any {
+	tb.Helper()
+	return b.Want(tb, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil)
 }
 
 var eventSeq atomic.Int64

@@ -66,7 +66,7 @@ func TestWebhookDuplicateProcessedOnce(t *testing.T) {
 	if n := b.Count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'billing.stripe_event'`); n != 1 {
 		t.Errorf("%d processing jobs for one event delivered 3 times, want 1", n)
 	}
-	if sub := b.Want(t, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil); sub["status"] != "active" || plan(sub) != "pro" {
+	if sub := b.subscriptionOf(t, u); sub["status"] != "active" || plan(sub) != "pro" {
 		t.Errorf("subscription after the event: %v, want active on pro", sub)
 	}
 }
@@ -96,14 +96,14 @@ func TestSubscriptionLiftsOrderLimit(t *testing.T) {
 	// Stripe retried an old event late: it is stored, processed, ignored.
 	b.deliver(t, event("customer.subscription.updated", t0.Add(30*time.Second), subscription("sub_lift", cus, proPrice, "incomplete", period)))
 	b.WaitJobs(t, "billing.stripe_event", 3)
-	if sub := b.Want(t, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil); sub["status"] != "active" || plan(sub) != "pro" {
+	if sub := b.subscriptionOf(t, u); sub["status"] != "active" || plan(sub) != "pro" {
 		t.Fatalf("after an older event: %v, want still active on pro", sub)
 	}
 	b.Want(t, http.StatusCreated, "POST", "/v1/orders", u.Access, newOrder())
 
 	b.deliver(t, event("customer.subscription.deleted", t0.Add(2*time.Minute), subscription("sub_lift", cus, proPrice, "canceled", period)))
 	b.WaitJobs(t, "billing.stripe_event", 4)
-	if sub := b.Want(t, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil); sub["status"] != "canceled" || plan(sub) != "free" {
+	if sub := b.subscriptionOf(t, u); sub["status"] != "canceled" || plan(sub) != "free" {
 		t.Fatalf("after deletion: %v, want canceled, free plan", sub)
 	}
 	wantLimited(t, b, u)
@@ -126,7 +126,7 @@ func TestPastDueGracePeriod(t *testing.T) {
 			b.deliver(t, event("customer.subscription.updated", time.Now().Add(-time.Minute),
 				subscription("sub_late", cus, proPrice, "past_due", time.Now().Add(time.Hour))))
 			b.WaitJobs(t, "billing.stripe_event", 1)
-			if sub := b.Want(t, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil); plan(sub) != c.wantPlan || sub["status"] != "past_due" {
+			if sub := b.subscriptionOf(t, u); plan(sub) != c.wantPlan || sub["status"] != "past_due" {
 				t.Errorf("grace %s, past due for a minute: %v, want plan %s", c.grace, sub, c.wantPlan)
 			}
 		})
@@ -300,7 +300,7 @@ func TestSubscriptionPlanItemNotFirst(t *testing.T) {
 	}}, items["data"].([]any)...)
 	b.deliver(t, event("customer.subscription.created", time.Now(), sub))
 	b.WaitJobs(t, "billing.stripe_event", 1)
-	if got := b.Want(t, http.StatusOK, "GET", "/v1/billing/subscription", u.Access, nil); plan(got) != "pro" {
+	if got := b.subscriptionOf(t, u); plan(got) != "pro" {
 		t.Errorf("subscription with an add-on first: %v, want plan pro", got)
 	}
 }
