@@ -32,7 +32,6 @@ const (
 // server is the one stripe-mock of this test binary.
 var server struct {
 	mu   sync.Mutex
-	url  string
 	err  error // why starting failed; later calls fail alike without retrying
 	proc *process
 }
@@ -49,9 +48,6 @@ func Start(tb testing.TB) (url string) {
 	defer server.mu.Unlock()
 	if server.err == nil && server.proc == nil {
 		server.proc, server.err = start()
-		if server.err == nil {
-			server.url = "http://" + server.proc.addr
-		}
 	}
 	if server.err != nil {
 		tb.Fatalf("stripemock: %v", server.err)
@@ -61,7 +57,7 @@ func Start(tb testing.TB) (url string) {
 		tb.Fatalf("stripemock: stripe-mock exited: %v\n%s", server.proc.waitErr, server.proc.output())
 	default:
 	}
-	return server.url
+	return "http://" + server.proc.addr
 }
 
 // Stop kills stripe-mock, if it is running, and waits for it to exit. Call it
@@ -74,7 +70,7 @@ func Stop() {
 	if server.proc != nil {
 		server.proc.kill()
 	}
-	server.url, server.err, server.proc = "", nil, nil
+	server.err, server.proc = nil, nil
 }
 
 // process is a running stripe-mock.
