@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rightsize/rightsize/internal/platform/config"
 )
 
 // healthcheck is `rightsize healthcheck [/ready|/health]`: it asks the server
@@ -25,12 +26,8 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 		return usagef("healthcheck takes /ready (the default) or /health, not %q", strings.Join(args, " "))
 	}
 	port := 8080
-	if v := getenv("PORT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
-			return usagef("PORT: %q is not a port from 1 to 65535", v)
-		}
-		port = n
+	if v := getenv("PORT"); v != "" && !config.Int(&port, 1, 65535)(v) {
+		return usagef("PORT: %q is not a port from 1 to 65535", v)
 	}
 	scheme, transport := "http", http.DefaultTransport.(*http.Transport).Clone()
 	if getenv("TLS_CERT_FILE") != "" {
