@@ -45,6 +45,13 @@ import (
 // time (envsubst) with REGISTRY/rightsize:TAG.
 const image = "${IMAGE}"
 
+// apps are the long-running processes each platform runs, one file each,
+// named for what they run; roles adds the migrate job.
+var (
+	apps  = []string{"auth", "billing", "api", "worker"}
+	roles = append(slices.Clone(apps), "migrate")
+)
+
 // cloudRunGrace is Cloud Run's fixed time from SIGTERM to SIGKILL.
 const cloudRunGrace = 10 * time.Second
 
@@ -260,7 +267,9 @@ type knEnv struct {
 	} `yaml:"valueFrom"`
 }
 
-type knProbe struct {
+// httpProbe is a Kubernetes-style probe, as Cloud Run and Container Apps
+// both write it.
+type httpProbe struct {
 	HTTPGet *struct {
 		Path string `yaml:"path"`
 		Port int    `yaml:"port"`
@@ -282,8 +291,8 @@ type knContainer struct {
 	Resources struct {
 		Limits map[string]string `yaml:"limits"`
 	} `yaml:"resources"`
-	StartupProbe  *knProbe `yaml:"startupProbe"`
-	LivenessProbe *knProbe `yaml:"livenessProbe"`
+	StartupProbe  *httpProbe `yaml:"startupProbe"`
+	LivenessProbe *httpProbe `yaml:"livenessProbe"`
 }
 
 type knMeta struct {
@@ -353,7 +362,7 @@ func knative(t *testing.T, file string, c knContainer) container {
 	} else if len(c.Ports) > 1 {
 		t.Errorf("%s: Cloud Run routes to one container port, got %d", file, len(c.Ports))
 	}
-	for kind, p := range map[string]*knProbe{"startup": c.StartupProbe, "liveness": c.LivenessProbe} {
+	for kind, p := range map[string]*httpProbe{"startup": c.StartupProbe, "liveness": c.LivenessProbe} {
 		if p == nil {
 			continue
 		}
@@ -371,7 +380,7 @@ func knative(t *testing.T, file string, c knContainer) container {
 func cloudRun(t *testing.T) (map[string]container, map[string]cloudRunService) {
 	t.Helper()
 	containers, services := map[string]container{}, map[string]cloudRunService{}
-	for _, name := range []string{"auth", "billing", "api", "worker"} {
+	for _, name := range apps {
 		file := filepath.Join("cloudrun", name+".yaml")
 		var s cloudRunService
 		decodeYAML(t, file, &s)
@@ -580,7 +589,7 @@ type ecsScaling struct {
 func ecs(t *testing.T) (map[string]container, map[string]ecsTaskDefinition) {
 	t.Helper()
 	containers, tasks := map[string]container{}, map[string]ecsTaskDefinition{}
-	for _, name := range []string{"auth", "billing", "api", "worker", "migrate"} {
+	for _, name := range roles {
 		file := filepath.Join("ecs", "task-"+name+".json")
 		var td ecsTaskDefinition
 		decodeJSON(t, file, &td)
@@ -625,6 +634,19 @@ func ecs(t *testing.T) (map[string]container, map[string]ecsTaskDefinition) {
 	return containers, tasks
 }
 
+// ecsServices reads deploy/ecs's services, by what they run (auth for
+// service-auth.json).
+func ecsServices(t *testing.T) map[string]ecsService {
+	t.Helper()
+	services := map[string]ecsService{}
+	for _, name := range apps {
+		var s ecsService
+		decodeJSON(t, filepath.Join("ecs", "service-"+name+".json"), &s)
+		services[name] = s
+	}
+	return services
+}
+
 // healthcheckPath returns the path an ECS health check command asks for:
 // `rightsize healthcheck [/ready|/health]`, run in the shell-less image.
 func healthcheckPath(t *testing.T, file string, cmd []string) string {
@@ -662,15 +684,8 @@ type acaContainer struct {
 		Memory string  `yaml:"memory"`
 	} `yaml:"resources"`
 	Probes []struct {
-		Type    string `yaml:"type"`
-		HTTPGet *struct {
-			Path string `yaml:"path"`
-			Port int    `yaml:"port"`
-		} `yaml:"httpGet"`
-		InitialDelaySeconds int `yaml:"initialDelaySeconds"`
-		PeriodSeconds       int `yaml:"periodSeconds"`
-		TimeoutSeconds      int `yaml:"timeoutSeconds"`
-		FailureThreshold    int `yaml:"failureThreshold"`
+		Type      string `yaml:"type"`
+		httpProbe `yaml:",inline"`
 	} `yaml:"probes"`
 }
 
@@ -808,11 +823,12 @@ func containerApp(t *testing.T, file string, secrets []acaSecret, c acaContainer
 	return out
 }
 
-// azure reads deploy/azure: the containers by app name.
-func azure(t *testing.T) map[string]container {
+// azure reads deploy/azure: the containers by app name, and the apps by
+// file name (auth for auth.yaml).
+func azure(t *testing.T) (map[string]container, map[string]acaApp) {
 	t.Helper()
-	containers := map[string]container{}
-	for _, name := range []string{"auth", "billing", "api", "worker"} {
+	containers, byFile := map[string]container{}, map[string]acaApp{}
+	for _, name := range apps {
 		file := filepath.Join("azure", name+".yaml")
 		var a acaApp
 		decodeYAML(t, file, &a)
@@ -836,6 +852,7 @@ func azure(t *testing.T) map[string]container {
 			}
 		}
 		containers[a.Name] = containerApp(t, file, a.Properties.Configuration.Secrets, tpl.Containers[0], tpl.TerminationGracePeriodSeconds, port)
+		byFile[name] = a
 	}
 	file := filepath.Join("azure", "migrate-job.yaml")
 	var j acaJob
@@ -847,7 +864,7 @@ func azure(t *testing.T) map[string]container {
 		t.Fatalf("%s: got %d containers, want 1", file, len(j.Properties.Template.Containers))
 	}
 	containers[j.Name] = containerApp(t, file, j.Properties.Configuration.Secrets, j.Properties.Template.Containers[0], 0, 0)
-	return containers
+	return containers, byFile
 }
 
 // ---- the checks every platform shares ----
@@ -860,15 +877,15 @@ func azure(t *testing.T) map[string]container {
 func checkContainers(t *testing.T, containers map[string]container) {
 	t.Helper()
 	vars := programVars()
-	roles := map[string]string{}
+	runBy := map[string]string{}
 	var first *container
 	for _, name := range slices.Sorted(maps.Keys(containers)) {
 		c := containers[name]
 		role := c.role()
-		if prev, ok := roles[role]; ok {
+		if prev, ok := runBy[role]; ok {
 			t.Errorf("%s and %s both run %s", prev, c.file, role)
 		}
-		roles[role] = c.file
+		runBy[role] = c.file
 
 		// The binary accepts the command and the environment in production.
 		env := c.env(t)
@@ -954,13 +971,13 @@ func checkContainers(t *testing.T, containers map[string]container) {
 			t.Errorf("%s and %s: the secrets differ:\n%v\n%v", c.file, first.file, c.secrets, first.secrets)
 		}
 	}
-	for _, role := range []string{"auth", "billing", "api", "worker", "migrate"} {
-		if _, ok := roles[role]; !ok {
+	for _, role := range roles {
+		if _, ok := runBy[role]; !ok {
 			t.Errorf("no container runs %s", role)
 		}
 	}
-	for role, file := range roles {
-		if !slices.Contains([]string{"auth", "billing", "api", "worker", "migrate"}, role) {
+	for role, file := range runBy {
+		if !slices.Contains(roles, role) {
 			t.Errorf("%s: runs %q; want serve --services one of auth, billing, api, or worker, or migrate up", file, role)
 		}
 	}
@@ -1206,10 +1223,10 @@ func TestECS(t *testing.T) {
 
 	var scaling ecsScaling
 	decodeJSON(t, filepath.Join("ecs", "scaling.json"), &scaling)
-	for _, name := range []string{"auth", "billing", "api", "worker"} {
+	services := ecsServices(t)
+	for _, name := range apps {
 		file := filepath.Join("ecs", "service-"+name+".json")
-		var s ecsService
-		decodeJSON(t, file, &s)
+		s := services[name]
 		td, ok := tasks[s.TaskDefinition]
 		if !ok {
 			t.Errorf("%s: task definition %q is none of deploy/ecs/task-*.json", file, s.TaskDefinition)
@@ -1271,9 +1288,7 @@ func TestECSListenerRules(t *testing.T) {
 	containers, _ := ecs(t)
 	// A target group serves the service whose ECS service registers it.
 	serviceOf := map[string]string{}
-	for _, name := range []string{"auth", "billing", "api", "worker"} {
-		var s ecsService
-		decodeJSON(t, filepath.Join("ecs", "service-"+name+".json"), &s)
+	for _, s := range ecsServices(t) {
 		for _, lb := range s.LoadBalancers {
 			serviceOf[lb.TargetGroupArn] = containers[s.TaskDefinition].role()
 		}
@@ -1352,12 +1367,11 @@ func TestECSHealthCheckCommand(t *testing.T) {
 
 func TestAzureContainerApps(t *testing.T) {
 	t.Parallel()
-	containers := azure(t)
+	containers, byFile := azure(t)
 	checkContainers(t, containers)
-	for _, name := range []string{"auth", "billing", "api", "worker"} {
+	for _, name := range apps {
 		file := filepath.Join("azure", name+".yaml")
-		var a acaApp
-		decodeYAML(t, file, &a)
+		a := byFile[name]
 		in := a.Properties.Configuration.Ingress
 		switch {
 		case name == "worker" && in != nil:
@@ -1396,7 +1410,7 @@ func TestAzureContainerApps(t *testing.T) {
 
 func TestAzureRoutes(t *testing.T) {
 	t.Parallel()
-	containers := azure(t)
+	containers, _ := azure(t)
 	file := filepath.Join("azure", "routes.yaml")
 	var rc acaRoutes
 	decodeYAML(t, file, &rc)
