@@ -220,9 +220,7 @@ var synthetic = []string{"up", "scrape_duration_seconds", "scrape_samples_scrape
 // no one exports, or a label that series does not carry. postgresOnly names
 // the series allowed to be absent, for a run on SQLite.
 func missing(q query, s series, target map[string]bool, postgresOnly func(string) bool) []error {
-	expr := grafanaInterval.ReplaceAllString(q.expr, "5m")
-	expr = grafanaVariable.ReplaceAllString(expr, "x")
-	node, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	node, err := parseQuery(q.expr)
 	if err != nil {
 		return []error{fmt.Errorf("%s: %q is not PromQL: %v", q.where, q.expr, err)}
 	}
@@ -244,12 +242,7 @@ func missing(q query, s series, target map[string]bool, postgresOnly func(string
 	parser.Inspect(node, func(n parser.Node, _ []parser.Node) error {
 		switch n := n.(type) {
 		case *parser.VectorSelector:
-			name := n.Name
-			for _, m := range n.LabelMatchers {
-				if m.Name == model.MetricNameLabel {
-					name = m.Value
-				}
-			}
+			name := selectorName(n)
 			labels := labelsOf(name)
 			if labels == nil {
 				if postgresOnly(name) {
@@ -284,18 +277,31 @@ func missing(q query, s series, target map[string]bool, postgresOnly func(string
 	return errs
 }
 
+// parseQuery parses a dashboard's expression as PromQL, Grafana's variables
+// replaced by values of their kind.
+func parseQuery(expr string) (parser.Expr, error) {
+	expr = grafanaInterval.ReplaceAllString(expr, "5m")
+	expr = grafanaVariable.ReplaceAllString(expr, "x")
+	return parser.NewParser(parser.Options{}).ParseExpr(expr)
+}
+
+// selectorName returns the metric name vs selects.
+func selectorName(vs *parser.VectorSelector) string {
+	name := vs.Name
+	for _, m := range vs.LabelMatchers {
+		if m.Name == model.MetricNameLabel {
+			name = m.Value
+		}
+	}
+	return name
+}
+
 // selectorNames returns the metric names n selects.
 func selectorNames(n parser.Node) []string {
 	var names []string
 	parser.Inspect(n, func(n parser.Node, _ []parser.Node) error {
 		if vs, ok := n.(*parser.VectorSelector); ok {
-			name := vs.Name
-			for _, m := range vs.LabelMatchers {
-				if m.Name == model.MetricNameLabel {
-					name = m.Value
-				}
-			}
-			names = append(names, name)
+			names = append(names, selectorName(vs))
 		}
 		return nil
 	})
@@ -469,8 +475,7 @@ func TestDashboardsQueryRealMetrics(t *testing.T) {
 	r.traffic(t)
 	var want []string
 	for _, q := range qs {
-		expr := grafanaVariable.ReplaceAllString(grafanaInterval.ReplaceAllString(q.expr, "5m"), "x")
-		if node, err := parser.NewParser(parser.Options{}).ParseExpr(expr); err == nil {
+		if node, err := parseQuery(q.expr); err == nil {
 			for _, n := range selectorNames(node) {
 				if !slices.Contains(synthetic, n) && !postgresOnly(n) {
 					want = append(want, n)
