@@ -233,6 +233,7 @@ func checkOneImage(t *testing.T, s *stack) {
 func checkRightsize(t *testing.T, s *stack) {
 	known := programVars()
 	servedBy := map[string][]string{}
+	migrate := migrateService(s)
 	var migrators, workers []string
 	for name, svc := range s.rightsize {
 		a := args(svc)
@@ -269,7 +270,7 @@ func checkRightsize(t *testing.T, s *stack) {
 		if got := env(t, svc, "AUTO_MIGRATE"); got != "false" {
 			t.Errorf("%s: AUTO_MIGRATE=%s, want false: the migrate service applies migrations", name, got)
 		}
-		if dep, ok := svc.DependsOn[migrateService(s)]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+		if dep, ok := svc.DependsOn[migrate]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
 			t.Errorf("%s: depends_on %v, want the migrate service with condition %s", name, svc.DependsOn, types.ServiceConditionCompletedSuccessfully)
 		}
 		if svc.Restart == "" || svc.Restart == types.RestartPolicyNo {
