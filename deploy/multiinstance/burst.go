@@ -129,9 +129,7 @@ func burst(ctx context.Context, c *client, a *account, o options, api1, api2 *pr
 		n1, err1 := api1.orderRequests()
 		n2, err2 := api2.orderRequests()
 		res.beforeTerm = [2]int{n1, n2}
-		if err := errors.Join(err1, err2); err != nil {
-			termErr = err
-		}
+		termErr = errors.Join(err1, err2)
 		res.termAt = time.Since(start)
 		api1.signal(syscall.SIGTERM)
 		logf("burst: SIGTERM to api-1 (pid %d) after api-1 served %d order requests, api-2 %d", api1.cmd.Process.Pid, n1, n2)

@@ -25,7 +25,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -123,8 +122,8 @@ func (p *proof) run(ctx context.Context) error {
 		return fmt.Errorf("run it inside the rightsize module (go env GOMOD: %q, %v)", out, err)
 	}
 	p.root = filepath.Dir(strings.TrimSpace(string(out)))
-	caddyfile := filepath.Join(p.root, p.opts.caddyfile)
-	caddy, err := exec.LookPath(p.opts.caddy)
+	caddyfile := filepath.Join(p.root, o.caddyfile)
+	caddy, err := exec.LookPath(o.caddy)
 	if err != nil {
 		return fmt.Errorf("caddy: %w (apt-get install caddy)", err)
 	}
@@ -256,7 +255,7 @@ func (p *proof) run(ctx context.Context) error {
 	}
 	p.logf("signed up %s, verified from the mail, logged in, made and listed %d orders", acct.email, len(acct.flowOrders))
 
-	res, err := burst(ctx, c, acct, p.opts, byName["api-1"], byName["api-2"], p.logf)
+	res, err := burst(ctx, c, acct, o, byName["api-1"], byName["api-2"], p.logf)
 	if err != nil {
 		return err
 	}
@@ -284,9 +283,7 @@ func (p *proof) createDB(ctx context.Context) error {
 		return fmt.Errorf("PostgreSQL (%s): %w", p.opts.adminURL, err)
 	}
 	defer conn.Close(context.Background())
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "rightsize_proof_" + hex.EncodeToString(b)
+	name := "rightsize_proof_" + randomHex(6)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return fmt.Errorf("create database: %w", err)
 	}
@@ -295,15 +292,11 @@ func (p *proof) createDB(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.dbURL = fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, hostPort(cfg.Host, cfg.Port), name)
+	p.dbURL = fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
 	if cfg.Password != "" {
 		return errors.New("-admin-url: use a server that trusts local connections (no password), as in CI")
 	}
 	return nil
-}
-
-func hostPort(host string, port uint16) string {
-	return host + ":" + strconv.Itoa(int(port))
 }
 
 // ordersInDB is the set of IDs of the orders of the user with email.

@@ -178,7 +178,7 @@ func waitReady(ctx context.Context, p *proc, url string) error {
 	client := &http.Client{Timeout: time.Second}
 	var last error
 	for {
-		if p != nil && p.exited() {
+		if p.exited() {
 			return fmt.Errorf("%s exited before %s answered 200: %v", p.name, url, p.err)
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
