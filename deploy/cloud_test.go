@@ -102,13 +102,13 @@ func (c container) role() string {
 
 // env returns the environment the container gets, placeholders filled in
 // with stand-ins and each secret with a strong stand-in value.
-func (c container) env(t *testing.T) map[string]string {
+func (c container) env() map[string]string {
 	env := map[string]string{}
 	for k, v := range c.plain {
 		env[k] = render(v)
 	}
 	for k := range c.secrets {
-		env[k] = secretStandIn(t, k)
+		env[k] = secretStandIn(k)
 	}
 	return env
 }
@@ -137,22 +137,14 @@ func render(s string) string {
 
 // secretStandIn returns a value for secret variable name as strong as the
 // production checks want (random, of the right shape).
-func secretStandIn(t *testing.T, name string) string {
-	t.Helper()
-	random := func(n int) string {
+func secretStandIn(name string) string {
+	read := func(n int) []byte {
 		b := make([]byte, n)
-		if _, err := rand.Read(b); err != nil {
-			t.Fatal(err)
-		}
-		return base64.StdEncoding.EncodeToString(b)
+		rand.Read(b) // never fails: crypto/rand crashes the program instead
+		return b
 	}
-	hex := func(n int) string {
-		b := make([]byte, n)
-		if _, err := rand.Read(b); err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprintf("%x", b)
-	}
+	random := func(n int) string { return base64.StdEncoding.EncodeToString(read(n)) }
+	hex := func(n int) string { return fmt.Sprintf("%x", read(n)) }
 	switch name {
 	case "DATABASE_URL":
 		return "postgres://rightsize:" + hex(16) + "@db.internal:5432/rightsize?sslmode=require"
@@ -888,7 +880,7 @@ func checkContainers(t *testing.T, containers map[string]container) {
 		runBy[role] = c.file
 
 		// The binary accepts the command and the environment in production.
-		env := c.env(t)
+		env := c.env()
 		if env["ENV"] != "production" {
 			t.Errorf("%s: ENV is %q, want production", c.file, env["ENV"])
 		}
