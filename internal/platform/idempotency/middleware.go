@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -180,14 +179,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil { // only on requests built by hand
 		return nil, nil
 	}
-	b, err := io.ReadAll(r.Body)
-	if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return nil, apperr.Wrap(err, apperr.ErrTooLarge, fmt.Sprintf("request body is larger than %d bytes", e.Limit))
-	}
-	if err != nil {
-		return nil, apperr.Wrap(err, apperr.ErrInvalid, "could not read the request body")
-	}
-	return b, nil
+	return httpx.ReadBody(r)
 }
 
 // fingerprint identifies a request for its key: SHA-256 over the method,
