@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -560,6 +561,7 @@ func TestBuildMetadataAndHealthcheck(t *testing.T) {
 	healthcheck := func(port string, args ...string) (int, string) {
 		cmd := exec.Command(binary, append([]string{"healthcheck"}, args...)...)
 		cmd.Env = env(map[string]string{"PORT": port})
+		cmd.Dir = t.TempDir()
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		switch {
@@ -576,8 +578,19 @@ func TestBuildMetadataAndHealthcheck(t *testing.T) {
 			t.Errorf("healthcheck %v on a ready server: exit %d (%s), want 0", args, code, out)
 		}
 	}
-	if code, out := healthcheck(port, "/metrics"); code != 2 || !strings.Contains(out, "/ready") {
-		t.Errorf("healthcheck /metrics: exit %d (%s), want 2 naming the paths it takes", code, out)
+	// Docker reserves exit status 2: every failure is 1.
+	if code, out := healthcheck(port, "/metrics"); code != 1 || !strings.Contains(out, "/ready") {
+		t.Errorf("healthcheck /metrics: exit %d (%s), want 1 naming the paths it takes", code, out)
+	}
+	// PORT as the server reads it: "+N" is no port to either.
+	if code, out := healthcheck("+" + port); code != 1 || !strings.Contains(out, "PORT") {
+		t.Errorf("healthcheck with PORT=+%s: exit %d (%s), want 1 naming PORT", port, code, out)
+	}
+	// A redirect is not a 200, and is not followed.
+	redirect := httptest.NewServer(http.RedirectHandler("/health", http.StatusFound))
+	defer redirect.Close()
+	if code, out := healthcheck(strings.TrimPrefix(redirect.URL, "http://127.0.0.1:")); code != 1 || !strings.Contains(out, "302") {
+		t.Errorf("healthcheck against a redirect: exit %d (%s), want 1 naming the 302", code, out)
 	}
 	if code, out := healthcheck(fmt.Sprint(testkit.FreePort(t))); code != 1 || !strings.Contains(out, "refused") {
 		t.Errorf("healthcheck where nothing listens: exit %d (%s), want 1, connection refused", code, out)

@@ -9,28 +9,31 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rightsize/rightsize/internal/platform/config"
 )
 
 // healthcheck is `rightsize healthcheck [/ready|/health]`: it asks the server
 // in this container for the path (default /ready) on 127.0.0.1:PORT and
 // succeeds on 200 only. It is for runtimes that probe from inside the
 // container (Docker's HEALTHCHECK, ECS container health checks), since the
-// distroless image has no shell or curl.
+// distroless image has no shell or curl. Every failure exits 1, bad
+// arguments and environment included: Docker reserves exit status 2.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	path := "/ready"
 	switch {
 	case len(args) == 1 && (args[0] == "/ready" || args[0] == "/health"):
 		path = args[0]
 	case len(args) > 0:
-		return usagef("healthcheck takes /ready (the default) or /health, not %q", strings.Join(args, " "))
+		return fmt.Errorf("healthcheck takes /ready (the default) or /health, not %q", strings.Join(args, " "))
 	}
-	port := 8080
-	if v := getenv("PORT"); v != "" && !config.Int(&port, 1, 65535)(v) {
-		return usagef("PORT: %q is not a port from 1 to 65535", v)
+	// The environment the server was started with, read as the server
+	// reads it, so PORT means the same port to both.
+	cfg, err := load(getenv, catalog)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %v", err) // %v: not a usage error, which exits 2
 	}
+	port := cfg.platform.Port
 	scheme, transport := "http", http.DefaultTransport.(*http.Transport).Clone()
-	if getenv("TLS_CERT_FILE") != "" {
+	if cfg.platform.TLSCertFile != "" {
 		// The server's certificate names the public host, not 127.0.0.1;
 		// this asks only whether our own process answers.
 		scheme = "https"
@@ -44,7 +47,13 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	req.Header.Set("User-Agent", "rightsize-healthcheck")
-	resp, err := (&http.Client{Transport: transport}).Do(req)
+	client := &http.Client{
+		Transport: transport,
+		// The answer is our server's own: a redirect is not a 200, and is
+		// never followed off loopback.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
