@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
 )
 
 // healthcheck is `rightsize healthcheck [/ready|/health]`: it asks the server
