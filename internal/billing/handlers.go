@@ -105,7 +105,7 @@ func (s *Service) listInvoices() http.Handler {
 			return err
 		}
 		var v apperr.Validation
-		if httpx.CheckParams(&v, r.URL.Query(), "limit", "cursor"); v.Err() != nil {
+		if httpx.CheckParams(&v, r.URL.RawQuery, "limit", "cursor"); v.Err() != nil {
 			return v.Err()
 		}
 		page, err := s.pager.Parse(r)

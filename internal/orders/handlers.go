@@ -123,8 +123,7 @@ func (s *Service) listOrders() http.Handler {
 func parseFilter(r *http.Request) (Filter, error) {
 	var f Filter
 	var v apperr.Validation
-	q := r.URL.Query()
-	httpx.CheckParams(&v, q, "limit", "cursor", "status", "created_after", "created_before")
+	q := httpx.CheckParams(&v, r.URL.RawQuery, "limit", "cursor", "status", "created_after", "created_before")
 	if q.Has("status") {
 		f.Status = Status(q.Get("status"))
 		v.Check(f.Status.valid(), "status", "must be pending, paid, fulfilled or cancelled")

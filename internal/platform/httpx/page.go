@@ -172,10 +172,16 @@ func NewList[T any](items []T, limit int, cursorOf func(T) any, p *Pager) List[T
 	return List[T]{Data: items, NextCursor: &next}
 }
 
-// CheckParams adds to v an error for each query parameter of q that is not
-// one of names, and for each given more than once, so that a misspelt
-// filter is refused rather than silently ignored.
-func CheckParams(v *apperr.Validation, q url.Values, names ...string) {
+// CheckParams parses the raw query string and adds to v an error if it is
+// malformed (a ';' separator or a bad %-escape, parts that url.Values drops
+// without a word), for each parameter that is not one of names, and for each
+// given more than once, so that a misspelt filter is refused rather than
+// silently ignored. It returns the parameters.
+func CheckParams(v *apperr.Validation, raw string, names ...string) url.Values {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		v.Add("query", "is malformed: separate parameters with & and escape characters as %XX")
+	}
 	for name, values := range q {
 		switch {
 		case !slices.Contains(names, name):
@@ -184,4 +190,5 @@ func CheckParams(v *apperr.Validation, q url.Values, names ...string) {
 			v.Add(name, "must be given once")
 		}
 	}
+	return q
 }

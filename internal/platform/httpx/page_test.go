@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -202,9 +203,8 @@ func FuzzParseCursor(f *testing.F) {
 }
 
 func TestCheckParams(t *testing.T) {
-	q, _ := url.ParseQuery("limit=1&cursor=a&cursor=b&Limit=2&x=%00")
 	var v apperr.Validation
-	httpx.CheckParams(&v, q, "limit", "cursor")
+	httpx.CheckParams(&v, "limit=1&cursor=a&cursor=b&Limit=2&x=%00", "limit", "cursor")
 	ve, ok := errors.AsType[*apperr.ValidationError](v.Err())
 	if !ok {
 		t.Fatalf("got %v, want a validation error", v.Err())
@@ -217,7 +217,16 @@ func TestCheckParams(t *testing.T) {
 		t.Errorf("bad parameters: got %v, want cursor (twice), Limit and x (unknown)", ve.Fields)
 	}
 	var ok2 apperr.Validation
-	if httpx.CheckParams(&ok2, url.Values{"limit": {"5"}}, "limit", "cursor"); ok2.Err() != nil {
-		t.Errorf("known parameters refused: %v", ok2.Err())
+	if q := httpx.CheckParams(&ok2, "limit=5", "limit", "cursor"); ok2.Err() != nil || q.Get("limit") != "5" {
+		t.Errorf("known parameters: got %v, %v; want limit=5 accepted", q, ok2.Err())
+	}
+	// What url.Values would drop without a word is refused, not ignored.
+	for _, raw := range []string{"limit=1;limit=2", "limit=%zz", "foo;bar=1"} {
+		var bad apperr.Validation
+		httpx.CheckParams(&bad, raw, "limit", "cursor")
+		ve, ok := errors.AsType[*apperr.ValidationError](bad.Err())
+		if !ok || !slices.ContainsFunc(ve.Fields, func(f apperr.FieldError) bool { return f.Field == "query" }) {
+			t.Errorf("%q: got %v, want the query named malformed", raw, bad.Err())
+		}
 	}
 }
