@@ -177,6 +177,7 @@ func build(ctx context.Context, cfg *loaded, stdout io.Writer) (_ *App, err erro
 	if users, ok := serviceOf[*auth.Service](a.services); ok {
 		if bill, ok := serviceOf[*billing.Service](a.services); ok {
 			users.SetDeletionCheck(bill.CheckDeletable)
+			bill.SetLoginCheck(users.CheckLogin)
 		}
 	}
 	return a, nil

@@ -259,6 +259,20 @@ func (s *Service) liveLogin(ctx context.Context, q database.Querier, userID, ses
 	return u, err
 }
 
+// CheckLogin returns an error matching apperr.ErrUnauthenticated unless the
+// account exists and, when sessionID is not empty (an access token's login),
+// that login is live: for other services' operations that an access token
+// alone, which outlives a logout or a deletion, must not allow.
+func (s *Service) CheckLogin(ctx context.Context, userID, sessionID string) error {
+	var err error
+	if sessionID != "" {
+		_, err = s.liveLogin(ctx, s.db, userID, sessionID)
+	} else {
+		_, err = s.User(ctx, userID)
+	}
+	return err
+}
+
 // Sessions returns up to limit live logins of the user, newest first, with
 // IDs below before ("" for the first page). sessionID, the caller's login,
 // must be live.

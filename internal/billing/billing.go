@@ -79,6 +79,7 @@ type Service struct {
 
 	orderLookup OrderLookup
 	orderPaid   OrderPaid
+	loginCheck  LoginCheck
 }
 
 // New returns the billing service. Without STRIPE_SECRET_KEY it is built
@@ -101,6 +102,9 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 		orderPaid: func(context.Context, string, string) error {
 			return errors.New("billing: no OrderPaid wired")
 		},
+		loginCheck: func(context.Context, string, string) error {
+			return errors.New("billing: no LoginCheck wired")
+		},
 	}
 	if s.returnURL == "" {
 		s.returnURL = d.Config.PublicURL + "/"
@@ -118,6 +122,16 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 func (s *Service) SetOrders(lookup OrderLookup, paid OrderPaid) {
 	s.orderLookup, s.orderPaid = lookup, paid
 }
+
+// LoginCheck returns an error matching apperr.ErrUnauthenticated unless the
+// user still exists and, for an access token (sessionID not empty), its
+// login has not ended. The auth service owns both; app wires its check here.
+type LoginCheck func(ctx context.Context, userID, sessionID string) error
+
+// SetLoginCheck sets how billing checks that a caller's account and login
+// are live before it opens a Stripe page for them. app calls it once, before
+// the process serves anything.
+func (s *Service) SetLoginCheck(c LoginCheck) { s.loginCheck = c }
 
 // errNotConfigured answers every billing route while Stripe is not set up.
 var errNotConfigured = apperr.New(apperr.ErrUnavailable, "billing is not configured: set STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and STRIPE_PRICE_PRO")

@@ -142,11 +142,16 @@ type sessionResponse struct {
 }
 
 // sessionHandler answers 201 with the URL of the Stripe page create makes
-// for the caller.
-func sessionHandler(create func(r *http.Request, userID string) (string, error)) http.Handler {
+// for the caller. A Stripe page takes payment or changes it, so the caller's
+// account and login must still be live, not only its access token unexpired:
+// a deleted account would otherwise start a subscription nobody can cancel.
+func (s *Service) sessionHandler(create func(r *http.Request, userID string) (string, error)) http.Handler {
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := authn.Caller(r.Context())
 		if err != nil {
+			return err
+		}
+		if err := s.loginCheck(r.Context(), p.UserID, p.SessionID); err != nil {
 			return err
 		}
 		url, err := create(r, p.UserID)
@@ -159,19 +164,19 @@ func sessionHandler(create func(r *http.Request, userID string) (string, error))
 }
 
 func (s *Service) checkoutSession() http.Handler {
-	return sessionHandler(func(r *http.Request, userID string) (string, error) {
+	return s.sessionHandler(func(r *http.Request, userID string) (string, error) {
 		return s.CheckoutSubscription(r.Context(), userID)
 	})
 }
 
 func (s *Service) portalSession() http.Handler {
-	return sessionHandler(func(r *http.Request, userID string) (string, error) {
+	return s.sessionHandler(func(r *http.Request, userID string) (string, error) {
 		return s.Portal(r.Context(), userID)
 	})
 }
 
 func (s *Service) orderCheckoutSession() http.Handler {
-	return sessionHandler(func(r *http.Request, userID string) (string, error) {
+	return s.sessionHandler(func(r *http.Request, userID string) (string, error) {
 		return s.CheckoutOrder(r.Context(), userID, r.PathValue("id"))
 	})
 }

@@ -156,3 +156,29 @@ func TestIdempotentRetryAtLimit(t *testing.T) {
 		t.Errorf("a new order at the limit: got %d, want 402", r.Status)
 	}
 }
+
+// An access token outlives a logout and the deletion of its account. A
+// Stripe page takes or changes payment, so opening one needs the login and
+// the account still live: a deleted account could otherwise start a
+// subscription that nobody can log in to cancel. Found by attacking the
+// binary.
+func TestStripePagesNeedLiveLogin(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	gone := b.NewUser(t, "gone@example.com")
+	out := b.NewUser(t, "out@example.com")
+	order := b.Want(t, http.StatusCreated, "POST", "/v1/orders", out.Access, newOrder())["id"].(string)
+	b.Want(t, http.StatusNoContent, "DELETE", "/v1/me", gone.Access, map[string]string{"password": apptest.UserPassword})
+	b.Want(t, http.StatusNoContent, "POST", "/v1/auth/logout", out.Access, nil)
+
+	for _, u := range []apptest.User{gone, out} {
+		for _, path := range []string{"/v1/billing/checkout-session", "/v1/billing/portal-session", "/v1/billing/orders/" + order + "/checkout-session"} {
+			if r := b.Call(t, "POST", path, u.Access, nil); r.Status != http.StatusUnauthorized {
+				t.Errorf("%s with the token of %s: got %d %v, want 401", path, u.Email, r.Status, r.Body)
+			}
+		}
+	}
+	if n := b.Count(t, `SELECT COUNT(*) FROM billing_customers`); n != 0 {
+		t.Errorf("got %d Stripe customers made for ended logins, want 0", n)
+	}
+}
