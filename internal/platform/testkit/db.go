@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -86,10 +87,13 @@ func DBOptions(t testing.TB, s Schema) database.Options {
 	}
 	if Dialect() == database.SQLite {
 		o.Dialect, o.DSN = database.SQLite, filepath.Join(t.TempDir(), "test.db")
-		db := open(t, o)
-		defer db.Close()
-		if err := s.Apply(context.Background(), db); err != nil {
-			t.Fatalf("create test schema: %v", err)
+		once, _ := sqliteTemplates.LoadOrStore(s.Key, sync.OnceValues(func() ([]byte, error) { return sqliteTemplate(s) }))
+		b, err := once.(func() ([]byte, error))()
+		if err != nil {
+			t.Fatalf("test database template: %v", err)
+		}
+		if err := os.WriteFile(o.DSN, b, 0o600); err != nil {
+			t.Fatal(err)
 		}
 		return o
 	}
@@ -113,6 +117,35 @@ func open(t testing.TB, o database.Options) *database.DB {
 		t.Fatalf("open test database: %v", err)
 	}
 	return db
+}
+
+// On SQLite each schema is created once per test binary, and every test
+// gets a copy of the file: migrating a database for every test was the
+// largest cost of the SQLite test run.
+var sqliteTemplates sync.Map // Schema.Key → func() ([]byte, error)
+
+// sqliteTemplate returns the bytes of a SQLite database file holding s.
+// VACUUM INTO writes a complete file, with nothing left in a WAL beside it.
+func sqliteTemplate(s Schema) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "rightsize-template-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := database.Open(ctx, database.Options{Dialect: database.SQLite, DSN: filepath.Join(dir, "build.db"), MaxOpenConns: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := s.Apply(ctx, db); err != nil {
+		return nil, fmt.Errorf("create template schema: %w", err)
+	}
+	file := filepath.Join(dir, "template.db")
+	if _, err := db.SQL().ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(file)
 }
 
 // On PostgreSQL each schema is created once, into a template database named
