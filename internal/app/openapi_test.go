@@ -60,6 +60,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 					"ENV":           "production",
 					"CURSOR_SECRET": "k3J9vQ2xLr8TzW5mN7pB4sYcF6hD1gAe",
 					"PUBLIC_URL":    "https://app.example.com",
+					"PASSWORD_HASH": "m=19456,t=2,p=1", // apptest's are too cheap for production
 				}
 			}
 			s := apptest.Start(t, vars)

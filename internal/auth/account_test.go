@@ -329,3 +329,35 @@ func TestLoginAccountRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// A login with a hash made with other costs than PASSWORD_HASH (here the
+// default costs, on a server running with apptest's cheap ones) rehashes
+// the password with PASSWORD_HASH's, and the password still works; a failed
+// login changes nothing.
+func TestLoginRehashesToTheConfiguredCosts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	userID := b.addUser(t, "ada@example.com", oldPassword, true)
+	old := hashWith(t, oldPassword, defaultCosts)
+	if _, err := b.DB.Exec(context.Background(), `UPDATE users SET password_hash = $1 WHERE id = $2`, old, userID); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() string {
+		t.Helper()
+		var h string
+		if err := b.DB.QueryRow(context.Background(), `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+
+	b.Want(t, http.StatusUnauthorized, "POST", "/v1/auth/login", "", map[string]string{"email": "ada@example.com", "password": newPassword})
+	if got := stored(); got != old {
+		t.Errorf("after a failed login the hash is %q, want it unchanged", got)
+	}
+	b.login(t, "ada@example.com", oldPassword)
+	if got := stored(); !strings.HasPrefix(got, "$argon2id$v=19$"+apptest.PasswordHash+"$") {
+		t.Errorf("after a login the hash is %q, want it made with PASSWORD_HASH %s", got, apptest.PasswordHash)
+	}
+	b.login(t, "ada@example.com", oldPassword)
+}

@@ -38,7 +38,7 @@ func (s *Service) SignUp(ctx context.Context, email, password, name string) (str
 	if err := s.acctLimit.Check("signup:" + email); err != nil {
 		return email, err
 	}
-	hash, err := HashPassword(ctx, password, DefaultPasswordParams)
+	hash, err := HashPassword(ctx, password, s.hashParams)
 	if err != nil {
 		return email, err
 	}
@@ -107,7 +107,7 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, password
 	if err != nil {
 		return err
 	}
-	ok, _, err := verifyPassword(ctx, password, u.PasswordHash)
+	ok, _, err := verifyPassword(ctx, password, u.PasswordHash, s.hashParams)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token, password string) error
 	if err != nil {
 		return err
 	}
-	ok, _, err := verifyPassword(ctx, password, u.PasswordHash)
+	ok, _, err := verifyPassword(ctx, password, u.PasswordHash, s.hashParams)
 	if err != nil {
 		return err
 	}

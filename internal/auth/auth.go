@@ -21,6 +21,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -58,6 +59,8 @@ type Service struct {
 	publicURL  string
 	accessTTL  time.Duration
 	refreshTTL time.Duration
+	// hashParams are PASSWORD_HASH: new hashes are made with them.
+	hashParams PasswordParams
 	// ipLimit limits the credential endpoints per client IP; acctLimit per
 	// email address or account, so that one address cannot be attacked or
 	// mail-bombed from many IPs.
@@ -94,9 +97,12 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := cfg.PasswordHash.check(); err != nil {
+		return nil, fmt.Errorf("auth: PASSWORD_HASH: %w", err)
+	}
 	// The first dummyVerify builds its hash; done now, the first login with
 	// an unknown email costs what every later one does.
-	go dummyVerify(context.Background(), "")
+	go dummyVerify(context.Background(), "", cfg.PasswordHash)
 	return &Service{
 		db:         d.DB,
 		jobs:       d.Jobs,
@@ -106,6 +112,7 @@ func New(cfg *Config, d service.Deps) (*Service, error) {
 		publicURL:  d.Config.PublicURL,
 		accessTTL:  cfg.AccessTokenTTL,
 		refreshTTL: cfg.RefreshTokenTTL,
+		hashParams: cfg.PasswordHash,
 		ipLimit:    ratelimit.New(cfg.RateLimitAuth, ratelimit.MaxKeys),
 		acctLimit:  ratelimit.New(cfg.RateLimitAccount, ratelimit.MaxKeys),
 		// Each failure extends the memory by maxLoginDelay, up to an hour

@@ -15,6 +15,7 @@ type Config struct {
 	RefreshTokenTTL  time.Duration  // REFRESH_TOKEN_TTL, always greater than AccessTokenTTL
 	RateLimitAuth    ratelimit.Rate // RATE_LIMIT_AUTH, per client IP
 	RateLimitAccount ratelimit.Rate // RATE_LIMIT_ACCOUNT, per email address
+	PasswordHash     PasswordParams // PASSWORD_HASH, the argon2id costs of new hashes
 }
 
 // Vars lists the auth service's variables, bound to c's fields.
@@ -44,13 +45,26 @@ func (c *Config) Vars() []config.Var {
 			Description: "Per email address (per account), as EVENTS/PERIOD: signups and password resets whatever IP they come from, and failed logins per address and client IP (successes never count).",
 			Parse:       config.Func(&c.RateLimitAccount, ratelimit.ParseRate),
 		},
+		{
+			Name: "PASSWORD_HASH", Default: "m=19456,t=2,p=1",
+			Want:        passwordHashWant,
+			Description: "argon2id costs of new password hashes: memory in KiB, passes, lanes. Each login holds the memory while it hashes. A login with a hash made with other costs rehashes it with these. In production at least one of OWASP's configurations (such as m=47104,t=1 or m=12288,t=3).",
+			Parse:       config.Func(&c.PasswordHash, ParsePasswordParams),
+		},
 	}
 }
 
-// Check blames REFRESH_TOKEN_TTL whichever was set: its default (720h) is
-// above ACCESS_TOKEN_TTL's largest value (24h), so only setting it can make
-// the two conflict.
+const passwordHashWant = "argon2id costs as m=KiB,t=passes,p=lanes, such as m=19456,t=2,p=1"
+
+// Check refuses, in production, a PASSWORD_HASH cheaper than OWASP's
+// minimum (in development and tests cheap hashes keep logins fast), and
+// TTLs that conflict. For those it blames REFRESH_TOKEN_TTL whichever was
+// set: its default (720h) is above ACCESS_TOKEN_TTL's largest value (24h),
+// so only setting it can make the two conflict.
 func (c *Config) Check(k *config.Checks) {
+	if k.Production() && k.Parsed("PASSWORD_HASH") && !c.PasswordHash.owaspMinimum() {
+		k.Fail("PASSWORD_HASH", passwordHashWant+", in production at least 7168 KiB and m×t at least 35840 (OWASP's minimum)")
+	}
 	if k.Parsed("ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL") && c.RefreshTokenTTL <= c.AccessTokenTTL {
 		k.Fail("REFRESH_TOKEN_TTL", fmt.Sprintf("a duration of at least 1h, greater than ACCESS_TOKEN_TTL (%s)", c.AccessTokenTTL))
 	}

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -47,6 +48,7 @@ func TestConfigDefaults(t *testing.T) {
 		RefreshTokenTTL:  30 * 24 * time.Hour,
 		RateLimitAuth:    ratelimit.Rate{Events: 10, Per: time.Minute},
 		RateLimitAccount: ratelimit.Rate{Events: 5, Per: time.Minute},
+		PasswordHash:     auth.DefaultPasswordParams,
 	}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -74,6 +76,11 @@ func TestConfigGoodValues(t *testing.T) {
 		{map[string]string{"RATE_LIMIT_AUTH": "1000/day"}, func(c auth.Config) any { return c.RateLimitAuth }, ratelimit.Rate{Events: 1000, Per: 24 * time.Hour}},
 		{map[string]string{"RATE_LIMIT_ACCOUNT": "3/30s"}, func(c auth.Config) any { return c.RateLimitAccount }, ratelimit.Rate{Events: 3, Per: 30 * time.Second}},
 		{map[string]string{"RATE_LIMIT_ACCOUNT": "2/min"}, func(c auth.Config) any { return c.RateLimitAccount }, ratelimit.Rate{Events: 2, Per: time.Minute}},
+		// Outside production cheap hashes are allowed: tests use them.
+		{map[string]string{"PASSWORD_HASH": "m=64,t=1,p=1"}, func(c auth.Config) any { return c.PasswordHash.Memory*100 + c.PasswordHash.Time }, uint32(6401)},
+		{map[string]string{"PASSWORD_HASH": "m=47104,t=1,p=2"}, func(c auth.Config) any {
+			return []uint32{c.PasswordHash.Memory, c.PasswordHash.Time, uint32(c.PasswordHash.Threads)}
+		}, []uint32{47104, 1, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.env), func(t *testing.T) {
@@ -119,6 +126,11 @@ func TestConfigBadValues(t *testing.T) {
 		{"RATE_LIMIT_ACCOUNT", "five/min", nil, `RATE_LIMIT_ACCOUNT: invalid value "five/min": ` + wantRate},
 		{"RATE_LIMIT_ACCOUNT", "5/-1m", nil, ""},
 		{"RATE_LIMIT_ACCOUNT", "5 per minute", nil, ""},
+		{"PASSWORD_HASH", "19456", nil, `PASSWORD_HASH: invalid value "19456": want argon2id costs as m=KiB,t=passes,p=lanes, such as m=19456,t=2,p=1`},
+		{"PASSWORD_HASH", "t=2,m=19456,p=1", nil, ""},
+		{"PASSWORD_HASH", "m=1048576,t=1,p=1", nil, ""}, // 1 GiB per login
+		{"PASSWORD_HASH", "m=19456,t=100,p=1", nil, ""},
+		{"PASSWORD_HASH", "m=19456,t=2,p=0", nil, ""},
 	}
 	tested := make(map[string]bool)
 	for _, tt := range tests {
@@ -166,5 +178,46 @@ func TestConfigReportsEveryBadVariable(t *testing.T) {
 	want := []string{"PORT", "ACCESS_TOKEN_TTL", "RATE_LIMIT_ACCOUNT"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got errors for %v, want %v\n%v", got, want, err)
+	}
+}
+
+// In production a PASSWORD_HASH cheaper than OWASP's minimum is refused,
+// with the other production requirements met; OWASP's own are accepted.
+func TestConfigPasswordHashInProduction(t *testing.T) {
+	t.Parallel()
+	production := map[string]string{
+		"ENV":              "production",
+		"DATABASE_URL":     "postgres://db.internal/rightsize",
+		"PUBLIC_URL":       "https://api.example.com",
+		"AUTH_SIGNING_KEY": "ed25519:" + strings.Repeat("q", 43),
+		"CURSOR_SECRET":    "Zx8fK2pQ7vL1mN4rT9wY3bH6jC0sD5gA",
+		"SMTP_URL":         "smtps://user:pass@smtp.example.com:465",
+	}
+	for _, tt := range []struct {
+		value   string
+		refused bool
+	}{
+		{"", false}, {"m=19456,t=2,p=1", false}, {"m=47104,t=1,p=1", false}, {"m=7168,t=5,p=1", false},
+		{"m=64,t=1,p=1", true}, {"m=19456,t=1,p=1", true}, {"m=7168,t=4,p=1", true},
+	} {
+		vars := maps.Clone(production)
+		if tt.value != "" {
+			vars["PASSWORD_HASH"] = tt.value
+		}
+		var c auth.Config
+		_, err := config.Load(getenv(vars), &c)
+		var names []string
+		if err != nil {
+			names = varNames(varErrors(t, err))
+		}
+		if !tt.refused && err != nil {
+			t.Errorf("PASSWORD_HASH=%q in production: %v, want no error", tt.value, err)
+		}
+		if got := slices.Contains(names, "PASSWORD_HASH"); got != tt.refused {
+			t.Errorf("PASSWORD_HASH=%q in production: refused %v (errors %v), want %v", tt.value, got, err, tt.refused)
+		}
+		if tt.refused && !strings.Contains(err.Error(), "OWASP") {
+			t.Errorf("PASSWORD_HASH=%q: %v; want it to name OWASP's minimum", tt.value, err)
+		}
 	}
 }

@@ -112,13 +112,13 @@ func HashPassword(ctx context.Context, pw string, p PasswordParams) (string, err
 
 // verifyPassword reports whether pw matches encoded, a hash made by
 // HashPassword, comparing in constant time. needsRehash is true when the
-// password matched but encoded was made with parameters other than
-// DefaultPasswordParams: the caller should then store HashPassword(pw,
-// DefaultPasswordParams) in its place. err is non-nil only when encoded is
+// password matched but encoded was made with parameters other than current
+// (PASSWORD_HASH): the caller should then store HashPassword(pw, current)
+// in its place. err is non-nil only when encoded is
 // not a well-formed argon2id hash within sane cost bounds, or when no
 // hashing slot could be had (see [acquireHashSlot]); ok is then false. It
 // never panics, whatever encoded holds.
-func verifyPassword(ctx context.Context, pw, encoded string) (ok bool, needsRehash bool, err error) {
+func verifyPassword(ctx context.Context, pw, encoded string, current PasswordParams) (ok bool, needsRehash bool, err error) {
 	p, salt, want, err := decodeHash(encoded)
 	if err != nil {
 		return false, false, err
@@ -133,32 +133,75 @@ func verifyPassword(ctx context.Context, pw, encoded string) (ok bool, needsReha
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}
-	return true, p != DefaultPasswordParams, nil
+	return true, p != current, nil
 }
 
-// dummyHash is a hash of a random password that nobody knows, made once on
-// first use rather than at init so that programs which never log anyone in
-// (migrations, tests of other packages) do not pay for it.
-var dummyHash = sync.OnceValue(func() string {
-	pw := make([]byte, 32)
-	rand.Read(pw)
-	h, err := HashPassword(context.Background(), string(pw), DefaultPasswordParams)
-	if err != nil {
-		panic(err) // DefaultPasswordParams are within bounds; a test checks it
-	}
-	return h
-})
+// dummyHashes holds, per parameters, a hash of a random password that
+// nobody knows, made on first use rather than at init so that programs
+// which never log anyone in (migrations, tests of other packages) do not pay
+// for it.
+var dummyHashes sync.Map // PasswordParams → func() string
 
-// dummyVerify does the work of verifyPassword against a hash with
-// DefaultPasswordParams, and throws the result away. Call it where a real
-// verification would have happened had the account existed (login with an
-// unknown email), so that the response time does not tell whether it does.
-// The first call in a process also makes the dummy hash, so it costs about
-// twice as much as later ones. It returns verifyPassword's error for want
-// of a slot, so that the unknown account answers as a known one would.
-func dummyVerify(ctx context.Context, pw string) error {
-	_, _, err := verifyPassword(ctx, pw, dummyHash())
+func dummyHash(p PasswordParams) string {
+	once, _ := dummyHashes.LoadOrStore(p, sync.OnceValue(func() string {
+		pw := make([]byte, 32)
+		rand.Read(pw)
+		h, err := HashPassword(context.Background(), string(pw), p)
+		if err != nil {
+			panic(err) // p passed Config's check, which is HashPassword's
+		}
+		return h
+	}))
+	return once.(func() string)()
+}
+
+// dummyVerify does the work of verifyPassword against a hash made with p,
+// and throws the result away. Call it where a real verification would have
+// happened had the account existed (login with an unknown email), so that
+// the response time does not tell whether it does. The first call in a
+// process also makes the dummy hash, so it costs about twice as much as
+// later ones. It returns verifyPassword's error for want of a slot, so that
+// the unknown account answers as a known one would.
+func dummyVerify(ctx context.Context, pw string, p PasswordParams) error {
+	_, _, err := verifyPassword(ctx, pw, dummyHash(p), p)
 	return err
+}
+
+// ParsePasswordParams parses PASSWORD_HASH: the costs of a hash as PHC
+// writes them, "m=19456,t=2,p=1" (memory in KiB, passes, lanes), within the
+// bounds verifyPassword accepts. Salt and key lengths are
+// DefaultPasswordParams'.
+func ParsePasswordParams(s string) (PasswordParams, error) {
+	p, err := decodeCosts(s)
+	if err != nil {
+		return PasswordParams{}, err
+	}
+	p.SaltLen, p.KeyLen = DefaultPasswordParams.SaltLen, DefaultPasswordParams.KeyLen
+	return p, p.check()
+}
+
+// decodeCosts parses "m=...,t=...,p=...", in that order, into the costs of
+// a PasswordParams (not yet checked against the bounds).
+func decodeCosts(s string) (PasswordParams, error) {
+	costs := strings.Split(s, ",")
+	if len(costs) != 3 {
+		return PasswordParams{}, errors.New("want m=...,t=...,p=...")
+	}
+	m, err1 := decodeCost(costs[0], "m=", 32)
+	t, err2 := decodeCost(costs[1], "t=", 32)
+	th, err3 := decodeCost(costs[2], "p=", 8)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return PasswordParams{}, err
+	}
+	return PasswordParams{Memory: uint32(m), Time: uint32(t), Threads: uint8(th)}, nil
+}
+
+// owaspMinimum reports whether p costs at least one of the configurations
+// of OWASP's Password Storage Cheat Sheet (46 MiB×1, 19 MiB×2, 12 MiB×3,
+// 9 MiB×4, 7 MiB×5 passes): at least 7 MiB, and at least 35,840 KiB-passes
+// in all.
+func (p PasswordParams) owaspMinimum() bool {
+	return p.Memory >= 7*1024 && uint64(p.Memory)*uint64(p.Time) >= 7*1024*5
 }
 
 // CheckPassword returns an *apperr.ValidationError on field "password" if pw
@@ -270,14 +313,8 @@ func decodeHash(encoded string) (p PasswordParams, salt, key []byte, err error) 
 	if parts[2] != "v="+strconv.Itoa(argon2.Version) {
 		return fail("unsupported version")
 	}
-	costs := strings.Split(parts[3], ",")
-	if len(costs) != 3 {
-		return fail("want m=...,t=...,p=...")
-	}
-	m, err1 := decodeCost(costs[0], "m=", 32)
-	t, err2 := decodeCost(costs[1], "t=", 32)
-	th, err3 := decodeCost(costs[2], "p=", 8)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	p, err = decodeCosts(parts[3])
+	if err != nil {
 		return fail(err.Error())
 	}
 	if salt, err = b64.DecodeString(parts[4]); err != nil {
@@ -286,13 +323,7 @@ func decodeHash(encoded string) (p PasswordParams, salt, key []byte, err error) 
 	if key, err = b64.DecodeString(parts[5]); err != nil {
 		return fail("hash is not unpadded base64")
 	}
-	p = PasswordParams{
-		Memory:  uint32(m),
-		Time:    uint32(t),
-		Threads: uint8(th),
-		SaltLen: uint32(len(salt)),
-		KeyLen:  uint32(len(key)),
-	}
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
 	if err := p.check(); err != nil {
 		return fail(err.Error())
 	}

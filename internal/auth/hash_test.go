@@ -43,11 +43,11 @@ func TestHashPasswordRoundTrip(t *testing.T) {
 			const pw = "correct horse battery staple"
 			h := mustHash(t, pw, tt.params)
 
-			ok, rehash, err := verifyPassword(context.Background(), pw, h)
+			ok, rehash, err := verifyPassword(context.Background(), pw, h, DefaultPasswordParams)
 			if err != nil || !ok || rehash != tt.needsRehash {
 				t.Errorf("verifyPassword(context.Background(), right) = %v, %v, %v; want true, %v, nil", ok, rehash, err, tt.needsRehash)
 			}
-			ok, rehash, err = verifyPassword(context.Background(), pw+"!", h)
+			ok, rehash, err = verifyPassword(context.Background(), pw+"!", h, DefaultPasswordParams)
 			if err != nil || ok || rehash {
 				t.Errorf("verifyPassword(context.Background(), wrong) = %v, %v, %v; want false, false, nil", ok, rehash, err)
 			}
@@ -97,7 +97,7 @@ func TestHashPasswordNormalizes(t *testing.T) {
 	composed := "caf\u00e9 au lait"    // é as one code point
 	decomposed := "cafe\u0301 au lait" // e + combining acute accent
 	h := mustHash(t, composed, cheapParams)
-	if ok, _, err := verifyPassword(context.Background(), decomposed, h); err != nil || !ok {
+	if ok, _, err := verifyPassword(context.Background(), decomposed, h, DefaultPasswordParams); err != nil || !ok {
 		t.Errorf("verifyPassword(context.Background(), decomposed, hash of composed) = %v, %v; want true, nil", ok, err)
 	}
 }
@@ -189,7 +189,7 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 	for name, encoded := range malformedHashes(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ok, rehash, err := verifyPassword(context.Background(), "correct horse battery staple", encoded)
+			ok, rehash, err := verifyPassword(context.Background(), "correct horse battery staple", encoded, DefaultPasswordParams)
 			if !errors.Is(err, errMalformedHash) || ok || rehash {
 				t.Errorf("verifyPassword(%.80q) = %v, %v, %v; want false, false, %v", encoded, ok, rehash, err, errMalformedHash)
 			}
@@ -205,7 +205,7 @@ func TestVerifyPasswordHostileCostsAllocateLittle(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for range 10 {
 		for _, encoded := range hostile {
-			_, _, _ = verifyPassword(context.Background(), "correct horse battery staple", encoded)
+			_, _, _ = verifyPassword(context.Background(), "correct horse battery staple", encoded, DefaultPasswordParams)
 		}
 	}
 	runtime.ReadMemStats(&after)
@@ -219,13 +219,62 @@ func TestVerifyPasswordHostileCostsAllocateLittle(t *testing.T) {
 func TestPasswordDummyVerify(t *testing.T) {
 	t.Parallel()
 	// dummyVerify hides whether an account exists only if it does the same
-	// work as a real login, that is, a hash with the default costs.
-	p, _, _, err := decodeHash(dummyHash())
-	if err != nil || p != DefaultPasswordParams {
-		t.Fatalf("dummy hash has %+v, %v; want %+v", p, err, DefaultPasswordParams)
+	// work as a real login, that is, a hash with the configured costs.
+	cheap := DefaultPasswordParams
+	cheap.Memory, cheap.Time = 64, 1
+	for _, want := range []PasswordParams{DefaultPasswordParams, cheap} {
+		p, _, _, err := decodeHash(dummyHash(want))
+		if err != nil || p != want {
+			t.Fatalf("dummy hash has %+v, %v; want %+v", p, err, want)
+		}
+		dummyVerify(context.Background(), "correct horse battery staple", want)
+		dummyVerify(context.Background(), "", want)
 	}
-	dummyVerify(context.Background(), "correct horse battery staple")
-	dummyVerify(context.Background(), "")
+}
+
+func TestParsePasswordParams(t *testing.T) {
+	t.Parallel()
+	var c Config
+	var def string
+	for _, v := range c.Vars() {
+		if v.Name == "PASSWORD_HASH" {
+			def = v.Default
+		}
+	}
+	if p, err := ParsePasswordParams(def); err != nil || p != DefaultPasswordParams {
+		t.Errorf("PASSWORD_HASH's default %q = %+v, %v; want DefaultPasswordParams %+v", def, p, err, DefaultPasswordParams)
+	}
+	if p, err := ParsePasswordParams("m=47104,t=1,p=1"); err != nil || p.Memory != 47104 || p.Time != 1 || p.Threads != 1 || p.SaltLen != 16 || p.KeyLen != 32 {
+		t.Errorf("m=47104,t=1,p=1 = %+v, %v", p, err)
+	}
+	for _, bad := range []string{
+		"", "m=19456", "m=19456,t=2", "t=2,m=19456,p=1", "m=19456,t=2,p=1,", "m=19456,t=2,p=1,k=1",
+		"m=19456,t=0,p=1", "m=19456,t=17,p=1", "m=19456,t=2,p=0", "m=8,t=1,p=2", "m=131073,t=1,p=1",
+		"m=4294967296,t=1,p=1", "m=-1,t=1,p=1", "m=+64,t=1,p=1", "m=064,t=1,p=1", "M=64,t=1,p=1", "m=64, t=1,p=1",
+		"m=١٩٤٥٦,t=2,p=1", // Arabic-Indic digits
+	} {
+		if p, err := ParsePasswordParams(bad); err == nil {
+			t.Errorf("ParsePasswordParams(%q) = %+v, nil; want an error", bad, p)
+		}
+	}
+}
+
+// OWASP's five configurations pass the production floor; anything cheaper
+// than the cheapest of them in memory or in total work does not.
+func TestOWASPMinimum(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		m, t uint32
+		ok   bool
+	}{
+		{47104, 1, true}, {19456, 2, true}, {12288, 3, true}, {9216, 4, true}, {7168, 5, true},
+		{19456, 1, false}, {7168, 4, false}, {6144, 16, false}, {35839, 1, false}, {64, 1, false},
+	} {
+		p := PasswordParams{Memory: tt.m, Time: tt.t, Threads: 1, SaltLen: 16, KeyLen: 32}
+		if got := p.owaspMinimum(); got != tt.ok {
+			t.Errorf("m=%d,t=%d: owaspMinimum = %v, want %v", tt.m, tt.t, got, tt.ok)
+		}
+	}
 }
 
 func TestCheckPassword(t *testing.T) {
@@ -311,7 +360,7 @@ func FuzzVerifyPassword(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, encoded string) {
-		ok, rehash, err := verifyPassword(context.Background(), "correct horse battery staple", encoded)
+		ok, rehash, err := verifyPassword(context.Background(), "correct horse battery staple", encoded, DefaultPasswordParams)
 		if err != nil && (ok || rehash) {
 			t.Errorf("verifyPassword(%q) = %v, %v, %v; want false, false with an error", encoded, ok, rehash, err)
 		}
@@ -348,7 +397,7 @@ func BenchmarkHashPassword(b *testing.B) {
 func BenchmarkVerifyPassword(b *testing.B) {
 	h := mustHash(b, "correct horse battery staple", DefaultPasswordParams)
 	for b.Loop() {
-		if ok, _, err := verifyPassword(context.Background(), "correct horse battery staple", h); !ok || err != nil {
+		if ok, _, err := verifyPassword(context.Background(), "correct horse battery staple", h, DefaultPasswordParams); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}
@@ -360,7 +409,7 @@ func BenchmarkVerifyPasswordParallel(b *testing.B) {
 	h := mustHash(b, "correct horse battery staple", DefaultPasswordParams)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if ok, _, err := verifyPassword(context.Background(), "correct horse battery staple", h); !ok || err != nil {
+			if ok, _, err := verifyPassword(context.Background(), "correct horse battery staple", h, DefaultPasswordParams); !ok || err != nil {
 				b.Error(ok, err)
 				return
 			}

@@ -13,7 +13,7 @@ import (
 // leaves or its deadline passes, and beyond the bounded line it is refused
 // at once with 503 and Retry-After. Not parallel: it holds every slot.
 func TestHashSlotsHonourContextAndBoundTheLine(t *testing.T) {
-	dummy := dummyHash() // made now: making it needs a slot
+	dummy := dummyHash(DefaultPasswordParams) // made now: making it needs a slot
 	// Hold every slot, as a storm of logins would.
 	for range cap(hashSlots) {
 		hashSlots <- struct{}{}
@@ -36,7 +36,7 @@ func TestHashSlotsHonourContextAndBoundTheLine(t *testing.T) {
 	}
 	gone, leave := context.WithCancel(context.Background())
 	leave()
-	if _, _, err := verifyPassword(gone, "x", dummy); !errors.Is(err, context.Canceled) {
+	if _, _, err := verifyPassword(gone, "x", dummy, DefaultPasswordParams); !errors.Is(err, context.Canceled) {
 		t.Errorf("a client that left: got %v, want context.Canceled", err)
 	}
 

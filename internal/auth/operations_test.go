@@ -61,7 +61,7 @@ func newOpsService(tb testing.TB, change func(*Config)) *opsBundle {
 		tb.Fatal(err)
 	}
 	loose := ratelimit.Rate{Events: 100_000, Per: time.Minute}
-	cfg := Config{AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour, RateLimitAuth: loose, RateLimitAccount: loose}
+	cfg := Config{AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour, RateLimitAuth: loose, RateLimitAccount: loose, PasswordHash: opsParams}
 	if change != nil {
 		change(&cfg)
 	}
@@ -115,7 +115,11 @@ func wantErr(tb testing.TB, err, kind error, fields ...string) {
 
 // opsHash is opsPassword's hash, made once: each costs tens of
 // milliseconds, hundreds under the race detector.
-var opsHash = sync.OnceValues(func() (string, error) { return HashPassword(context.Background(), opsPassword, DefaultPasswordParams) })
+var opsHash = sync.OnceValues(func() (string, error) { return HashPassword(context.Background(), opsPassword, opsParams) })
+
+// opsParams are the cheapest costs, as apptest.PasswordHash's: the default
+// costs are for hash_test.go.
+var opsParams = PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // addUser stores an account, verified or not, and returns its ID.
 func (b *opsBundle) addUser(tb testing.TB, email string, verified bool) string {

@@ -30,7 +30,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSession, curre
 	if err != nil {
 		return err
 	}
-	ok, _, err := verifyPassword(ctx, current, u.PasswordHash)
+	ok, _, err := verifyPassword(ctx, current, u.PasswordHash, s.hashParams)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string) error {
 // outstanding reset link, so that one from an older mail cannot undo this
 // change, and revokes every login but keepSession (which may be "").
 func (s *Service) setPassword(ctx context.Context, userID, pw, keepSession string, also func(tx *database.Tx) error) error {
-	hash, err := HashPassword(ctx, pw, DefaultPasswordParams)
+	hash, err := HashPassword(ctx, pw, s.hashParams)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 	}
 	u, err := userByEmail(ctx, s.db, email)
 	if errors.Is(err, apperr.ErrNotFound) {
-		if err := dummyVerify(ctx, password); err != nil {
+		if err := dummyVerify(ctx, password, s.hashParams); err != nil {
 			return Tokens{}, err
 		}
 		s.failed(client)
@@ -91,7 +91,7 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 		return Tokens{}, &apperr.Error{Kind: apperr.ErrRateLimited, RetryAfter: wait,
 			Message: fmt.Sprintf("too many failed logins: try again in %d s", int(wait.Seconds()+0.999))}
 	}
-	ok, rehash, err := verifyPassword(ctx, password, u.PasswordHash)
+	ok, rehash, err := verifyPassword(ctx, password, u.PasswordHash, s.hashParams)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -159,7 +159,7 @@ func (s *Service) loginFailed(ctx context.Context, u User, clientIP string) erro
 }
 
 func (s *Service) rehash(ctx context.Context, userID, password string) error {
-	h, err := HashPassword(ctx, password, DefaultPasswordParams)
+	h, err := HashPassword(ctx, password, s.hashParams)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,20 +54,27 @@ func keysOf(m map[string]any) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-// hashes memoizes argon2id hashes by password: at the default parameters
-// each costs tens of milliseconds, hundreds under the race detector.
-var hashes sync.Map
-
+// passwordHash hashes pw with the costs the test server runs with
+// (apptest.PasswordHash), so that logging in does not rehash it.
 func passwordHash(tb testing.TB, pw string) string {
 	tb.Helper()
-	if h, ok := hashes.Load(pw); ok {
-		return h.(string)
+	return hashWith(tb, pw, apptest.PasswordHash)
+}
+
+// defaultCosts is PASSWORD_HASH's default.
+const defaultCosts = "m=19456,t=2,p=1"
+
+// hashWith hashes pw with costs, a PASSWORD_HASH value.
+func hashWith(tb testing.TB, pw, costs string) string {
+	tb.Helper()
+	p, err := auth.ParsePasswordParams(costs)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	h, err := auth.HashPassword(context.Background(), pw, auth.DefaultPasswordParams)
+	h, err := auth.HashPassword(context.Background(), pw, p)
 	if err != nil {
 		tb.Fatalf("HashPassword: %v", err)
 	}
-	hashes.Store(pw, h)
 	return h
 }
 
