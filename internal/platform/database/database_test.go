@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -426,5 +427,44 @@ func TestQueryRowOutcome(t *testing.T) {
 	// Open's ping and the empty query are "ok"; the bad column is "error".
 	if count["ok"] != 2 || count["error"] != 1 {
 		t.Errorf("got outcomes %v, want 2 ok and 1 error", count)
+	}
+}
+
+// A nil destination skips its column on both dialects, and a row can be
+// scanned twice: once for some columns, then for others.
+func TestScanSkipsNilAndScansARowTwice(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t, notesSchema)
+	ctx := context.Background()
+	for i, body := range []string{"one", "two"} {
+		if _, err := db.Exec(ctx, `INSERT INTO notes (id, body) VALUES ($1, $2)`, i+1, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := db.Query(ctx, `SELECT id, body FROM notes ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id int
+		var body string
+		if err := rows.Scan(&id, nil); err != nil {
+			t.Fatalf("Scan(&id, nil): %v", err)
+		}
+		if body != "" {
+			t.Fatalf("Scan(&id, nil) wrote body %q", body)
+		}
+		if err := rows.Scan(nil, &body); err != nil {
+			t.Fatalf("Scan(nil, &body): %v", err)
+		}
+		got = append(got, fmt.Sprint(id, body))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1one", "2two"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

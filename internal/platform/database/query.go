@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -46,13 +47,31 @@ func (r *Rows) Next() bool {
 	return ok
 }
 
-// Scan copies the current row's columns into dest; see sql.Rows.Scan.
+// Scan copies the current row's columns into dest; see sql.Rows.Scan. A nil
+// in dest skips its column, on both dialects, as pgx's Scan does. Scan may
+// be called more than once on the same row.
 func (r *Rows) Scan(dest ...any) error {
 	if r.pg != nil {
 		return queryError(r.query, r.pg.Scan(dest...))
 	}
+	for i, d := range dest {
+		if d == nil {
+			dest = slices.Clone(dest)
+			for j := i; j < len(dest); j++ {
+				if dest[j] == nil {
+					dest[j] = skip{}
+				}
+			}
+			break
+		}
+	}
 	return queryError(r.query, r.sql.Scan(dest...))
 }
+
+// skip is the sql.Scanner that stands for a nil destination.
+type skip struct{}
+
+func (skip) Scan(any) error { return nil }
 
 // Err returns the error, if any, that ended the iteration; see sql.Rows.Err.
 func (r *Rows) Err() error {
