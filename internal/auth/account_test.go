@@ -356,8 +356,12 @@ func TestLoginRehashesToTheConfiguredCosts(t *testing.T) {
 		t.Errorf("after a failed login the hash is %q, want it unchanged", got)
 	}
 	b.login(t, "ada@example.com", oldPassword)
-	if got := stored(); !strings.HasPrefix(got, "$argon2id$v=19$"+apptest.PasswordHash+"$") {
-		t.Errorf("after a login the hash is %q, want it made with PASSWORD_HASH %s", got, apptest.PasswordHash)
+	rehashed := stored()
+	if !strings.HasPrefix(rehashed, "$argon2id$v=19$"+apptest.PasswordHash+"$") {
+		t.Errorf("after a login the hash is %q, want it made with PASSWORD_HASH %s", rehashed, apptest.PasswordHash)
 	}
 	b.login(t, "ada@example.com", oldPassword)
+	if got := stored(); got != rehashed {
+		t.Errorf("a second login rehashed again: %q, then %q", rehashed, got)
+	}
 }

@@ -48,13 +48,13 @@ func (c *Config) Vars() []config.Var {
 		{
 			Name: "PASSWORD_HASH", Default: "m=19456,t=2,p=1",
 			Want:        passwordHashWant,
-			Description: "argon2id costs of new password hashes: memory in KiB, passes, lanes. Each login holds the memory while it hashes. A login with a hash made with other costs rehashes it with these. In production at least one of OWASP's configurations (such as m=47104,t=1 or m=12288,t=3).",
+			Description: "argon2id costs of new password hashes: memory in KiB, passes, and one lane. Each login holds the memory while it hashes. A login with a hash made with other costs rehashes it with these; until then, a failed login to such an account takes the old costs' time, unlike one to an unknown address, so after a change whether an account exists can be timed. In production at least one of OWASP's configurations: m=47104,t=1; m=19456,t=2; m=12288,t=3; m=9216,t=4; m=7168,t=5.",
 			Parse:       config.Func(&c.PasswordHash, ParsePasswordParams),
 		},
 	}
 }
 
-const passwordHashWant = "argon2id costs as m=KiB,t=passes,p=lanes, such as m=19456,t=2,p=1"
+const passwordHashWant = "argon2id costs as m=KiB,t=passes,p=1, such as m=19456,t=2,p=1"
 
 // Check refuses, in production, a PASSWORD_HASH cheaper than OWASP's
 // minimum (in development and tests cheap hashes keep logins fast), and
@@ -63,7 +63,7 @@ const passwordHashWant = "argon2id costs as m=KiB,t=passes,p=lanes, such as m=19
 // so only setting it can make the two conflict.
 func (c *Config) Check(k *config.Checks) {
 	if k.Production() && k.Parsed("PASSWORD_HASH") && !c.PasswordHash.owaspMinimum() {
-		k.Fail("PASSWORD_HASH", passwordHashWant+", in production at least 7168 KiB and m×t at least 35840 (OWASP's minimum)")
+		k.Fail("PASSWORD_HASH", passwordHashWant+", in production at least OWASP's minimum: m=47104 for t=1, 19456 for t=2, 12288 for t=3, 9216 for t=4, 7168 for t=5 or more")
 	}
 	if k.Parsed("ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL") && c.RefreshTokenTTL <= c.AccessTokenTTL {
 		k.Fail("REFRESH_TOKEN_TTL", fmt.Sprintf("a duration of at least 1h, greater than ACCESS_TOKEN_TTL (%s)", c.AccessTokenTTL))

@@ -33,8 +33,9 @@ type PasswordParams struct {
 	KeyLen  uint32 // bytes
 }
 
-// DefaultPasswordParams are the parameters new hashes are made with: OWASP's
-// Password Storage Cheat Sheet configuration m=19 MiB, t=2, p=1.
+// DefaultPasswordParams are PASSWORD_HASH's default, the costs new hashes
+// are made with unless it says otherwise: OWASP's Password Storage Cheat
+// Sheet configuration m=19 MiB, t=2, p=1.
 //
 // OWASP's configurations (46 MiB×1 pass, 19 MiB×2, 12 MiB×3, ...) are meant to
 // cost about the same CPU. Of those, 19 MiB×2 is chosen because the service
@@ -140,19 +141,22 @@ func verifyPassword(ctx context.Context, pw, encoded string, current PasswordPar
 // nobody knows, made on first use rather than at init so that programs
 // which never log anyone in (migrations, tests of other packages) do not pay
 // for it.
-var dummyHashes sync.Map // PasswordParams → func() string
+var dummyHashes sync.Map // PasswordParams → string
 
-func dummyHash(p PasswordParams) string {
-	once, _ := dummyHashes.LoadOrStore(p, sync.OnceValue(func() string {
-		pw := make([]byte, 32)
-		rand.Read(pw)
-		h, err := HashPassword(context.Background(), string(pw), p)
-		if err != nil {
-			panic(err) // p passed Config's check, which is HashPassword's
-		}
-		return h
-	}))
-	return once.(func() string)()
+// dummyHash returns the dummy hash made with p, making it if there is none
+// yet. It fails only as HashPassword does; a failure is not remembered.
+func dummyHash(p PasswordParams) (string, error) {
+	if h, ok := dummyHashes.Load(p); ok {
+		return h.(string), nil
+	}
+	pw := make([]byte, 32)
+	rand.Read(pw)
+	h, err := HashPassword(context.Background(), string(pw), p)
+	if err != nil {
+		return "", err
+	}
+	kept, _ := dummyHashes.LoadOrStore(p, h)
+	return kept.(string), nil
 }
 
 // dummyVerify does the work of verifyPassword against a hash made with p,
@@ -163,18 +167,26 @@ func dummyHash(p PasswordParams) string {
 // later ones. It returns verifyPassword's error for want of a slot, so that
 // the unknown account answers as a known one would.
 func dummyVerify(ctx context.Context, pw string, p PasswordParams) error {
-	_, _, err := verifyPassword(ctx, pw, dummyHash(p), p)
+	h, err := dummyHash(p)
+	if err != nil {
+		return err
+	}
+	_, _, err = verifyPassword(ctx, pw, h, p)
 	return err
 }
 
 // ParsePasswordParams parses PASSWORD_HASH: the costs of a hash as PHC
 // writes them, "m=19456,t=2,p=1" (memory in KiB, passes, lanes), within the
-// bounds verifyPassword accepts. Salt and key lengths are
+// bounds verifyPassword accepts, with one lane: the hashing slots (see
+// [acquireHashSlot]) count one core per hash. Salt and key lengths are
 // DefaultPasswordParams'.
 func ParsePasswordParams(s string) (PasswordParams, error) {
 	p, err := decodeCosts(s)
 	if err != nil {
 		return PasswordParams{}, err
+	}
+	if p.Threads != 1 {
+		return PasswordParams{}, errors.New("want p=1")
 	}
 	p.SaltLen, p.KeyLen = DefaultPasswordParams.SaltLen, DefaultPasswordParams.KeyLen
 	return p, p.check()
@@ -197,11 +209,11 @@ func decodeCosts(s string) (PasswordParams, error) {
 }
 
 // owaspMinimum reports whether p costs at least one of the configurations
-// of OWASP's Password Storage Cheat Sheet (46 MiB×1, 19 MiB×2, 12 MiB×3,
-// 9 MiB×4, 7 MiB×5 passes): at least 7 MiB, and at least 35,840 KiB-passes
-// in all.
+// of OWASP's Password Storage Cheat Sheet: 46 MiB for one pass, 19 MiB for
+// two, 12 MiB for three, 9 MiB for four, 7 MiB for five or more.
 func (p PasswordParams) owaspMinimum() bool {
-	return p.Memory >= 7*1024 && uint64(p.Memory)*uint64(p.Time) >= 7*1024*5
+	minimum := [...]uint32{1: 47104, 2: 19456, 3: 12288, 4: 9216, 5: 7168}
+	return p.Time >= 1 && p.Memory >= minimum[min(p.Time, 5)]
 }
 
 // CheckPassword returns an *apperr.ValidationError on field "password" if pw
@@ -348,9 +360,10 @@ func decodeCost(s, prefix string, bits int) (uint64, error) {
 // anyone can ask (login, signup). hashSlots bounds how many argon2id
 // computations run at once: half the CPUs (at least one), so that under a
 // storm of logins the other routes still find a core, and each computation
-// holds its 19 MiB only while it runs. At most hashQueueLen requests wait
-// for a slot; beyond that, and when a waiter's context ends, the request is
-// refused at once rather than queued for a client that may have left.
+// holds its memory (19 MiB at the default costs) only while it runs. At most
+// hashQueueLen requests wait for a slot; beyond that, and when a waiter's
+// context ends, the request is refused at once rather than queued for a
+// client that may have left.
 var (
 	hashSlots    = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 	hashQueueLen = int64(16 * cap(hashSlots))

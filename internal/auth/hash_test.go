@@ -223,7 +223,11 @@ func TestPasswordDummyVerify(t *testing.T) {
 	cheap := DefaultPasswordParams
 	cheap.Memory, cheap.Time = 64, 1
 	for _, want := range []PasswordParams{DefaultPasswordParams, cheap} {
-		p, _, _, err := decodeHash(dummyHash(want))
+		h, err := dummyHash(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, _, err := decodeHash(h)
 		if err != nil || p != want {
 			t.Fatalf("dummy hash has %+v, %v; want %+v", p, err, want)
 		}
@@ -249,7 +253,7 @@ func TestParsePasswordParams(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"", "m=19456", "m=19456,t=2", "t=2,m=19456,p=1", "m=19456,t=2,p=1,", "m=19456,t=2,p=1,k=1",
-		"m=19456,t=0,p=1", "m=19456,t=17,p=1", "m=19456,t=2,p=0", "m=8,t=1,p=2", "m=131073,t=1,p=1",
+		"m=19456,t=0,p=1", "m=19456,t=17,p=1", "m=19456,t=2,p=0", "m=8,t=1,p=2", "m=19456,t=2,p=2", "m=19456,t=2,p=8", "m=131073,t=1,p=1",
 		"m=4294967296,t=1,p=1", "m=-1,t=1,p=1", "m=+64,t=1,p=1", "m=064,t=1,p=1", "M=64,t=1,p=1", "m=64, t=1,p=1",
 		"m=١٩٤٥٦,t=2,p=1", // Arabic-Indic digits
 	} {
@@ -267,8 +271,11 @@ func TestOWASPMinimum(t *testing.T) {
 		m, t uint32
 		ok   bool
 	}{
-		{47104, 1, true}, {19456, 2, true}, {12288, 3, true}, {9216, 4, true}, {7168, 5, true},
-		{19456, 1, false}, {7168, 4, false}, {6144, 16, false}, {35839, 1, false}, {64, 1, false},
+		{47104, 1, true}, {19456, 2, true}, {12288, 3, true}, {9216, 4, true}, {7168, 5, true}, {7168, 16, true}, {131072, 1, true},
+		// Each t below the memory OWASP asks for it, even where m×t is more
+		// than a configuration's.
+		{47103, 1, false}, {35840, 1, false}, {19455, 2, false}, {17920, 2, false}, {12287, 3, false}, {11948, 3, false},
+		{9215, 4, false}, {7167, 5, false}, {7167, 16, false}, {6144, 16, false}, {64, 1, false}, {131072, 0, false},
 	} {
 		p := PasswordParams{Memory: tt.m, Time: tt.t, Threads: 1, SaltLen: 16, KeyLen: 32}
 		if got := p.owaspMinimum(); got != tt.ok {

@@ -13,7 +13,10 @@ import (
 // leaves or its deadline passes, and beyond the bounded line it is refused
 // at once with 503 and Retry-After. Not parallel: it holds every slot.
 func TestHashSlotsHonourContextAndBoundTheLine(t *testing.T) {
-	dummy := dummyHash(DefaultPasswordParams) // made now: making it needs a slot
+	dummy, err := dummyHash(DefaultPasswordParams) // made now: making it needs a slot
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Hold every slot, as a storm of logins would.
 	for range cap(hashSlots) {
 		hashSlots <- struct{}{}
@@ -27,7 +30,7 @@ func TestHashSlotsHonourContextAndBoundTheLine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := HashPassword(ctx, "correct horse battery staple", DefaultPasswordParams)
+	_, err = HashPassword(ctx, "correct horse battery staple", DefaultPasswordParams)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting past the deadline: got %v, want context.DeadlineExceeded", err)
 	}

@@ -449,3 +449,29 @@ func TestRefreshReuseWithoutHTTP(t *testing.T) {
 	_, err = b.s.Refresh(ctx, "")
 	wantErr(t, err, apperr.ErrInvalid, "refresh_token")
 }
+
+// A rehash whose login read the hash before a password change must not put
+// the old password back: it replaces only the hash it read.
+func TestRehashDoesNotUndoAPasswordChange(t *testing.T) {
+	t.Parallel()
+	b := newOpsService(t, nil)
+	ctx := context.Background()
+	userID := b.addUser(t, "ada@example.com", true)
+	read, err := opsHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The password changes between the login's read and its rehash.
+	if err := b.s.setPassword(ctx, userID, opsNewPass, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.s.rehash(ctx, userID, read, opsPassword); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.s.LogIn(ctx, "ada@example.com", opsNewPass, "192.0.2.1"); err != nil {
+		t.Errorf("the new password after a late rehash: %v, want it to work", err)
+	}
+	if _, err := b.s.LogIn(ctx, "ada@example.com", opsPassword, "192.0.2.1"); !errors.Is(err, apperr.ErrUnauthenticated) {
+		t.Errorf("the old password after a late rehash: %v, want it refused", err)
+	}
+}

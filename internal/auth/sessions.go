@@ -114,7 +114,7 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 		// Parameters were raised since this hash was made: upgrade it now,
 		// while the password is at hand. Failing here is no reason to refuse
 		// the login, but it is worth a line in the log.
-		if err := s.rehash(ctx, u.ID, password); err != nil {
+		if err := s.rehash(ctx, u.ID, u.PasswordHash, password); err != nil {
 			s.logger.WarnContext(ctx, "password rehash failed", slog.String("user_id", u.ID), slog.Any("err", err))
 		}
 	}
@@ -158,12 +158,14 @@ func (s *Service) loginFailed(ctx context.Context, u User, clientIP string) erro
 	})
 }
 
-func (s *Service) rehash(ctx context.Context, userID, password string) error {
+// rehash replaces old, the stored hash of password, by one made with the
+// configured costs, unless the password changed since old was read.
+func (s *Service) rehash(ctx context.Context, userID, old, password string) error {
 	h, err := HashPassword(ctx, password, s.hashParams)
 	if err != nil {
 		return err
 	}
-	return updatePasswordHash(ctx, s.db, userID, h, now())
+	return updatePasswordHash(ctx, s.db, userID, old, h, now())
 }
 
 // startSession begins a new login (session) for a user, with its first

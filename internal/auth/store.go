@@ -109,9 +109,11 @@ func updateName(ctx context.Context, q database.Querier, id, name string, now ti
 	return err
 }
 
-// updatePasswordHash stores a new hash of the same password (a rehash).
-func updatePasswordHash(ctx context.Context, q database.Querier, id, hash string, now time.Time) error {
-	_, err := q.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, id, hash, now)
+// updatePasswordHash replaces old, a hash of a password, by hash, a new one
+// of the same password (a rehash). It changes nothing if the stored hash is
+// no longer old: a password changed meanwhile must not be put back.
+func updatePasswordHash(ctx context.Context, q database.Querier, id, old, hash string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE users SET password_hash = $3, updated_at = $4 WHERE id = $1 AND password_hash = $2`, id, old, hash, now)
 	return err
 }
 
