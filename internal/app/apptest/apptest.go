@@ -77,8 +77,8 @@ type Server struct {
 	client *http.Client
 }
 
-// PasswordHash is the PASSWORD_HASH a Server runs with: the cheapest
-// argon2id costs. At the default costs a hash takes about 40 ms, and 160 ms
+// PasswordHash is the PASSWORD_HASH a Server runs with: cheap argon2id
+// costs. At the default costs a hash takes about 40 ms, and 160 ms
 // under the race detector, which was half the CPU of the test run. The
 // default costs are tested by package auth's hash tests and by the tests
 // that run the built binary (cmd/rightsize).
@@ -86,7 +86,8 @@ const PasswordHash = "m=64,t=1,p=1"
 
 // Start runs rightsize until tb ends, configured by env on top of test
 // defaults: every service mounted, the worker on, rate limits loose enough
-// not to matter, cheap password hashes (PasswordHash), mail through s.SMTP, a fresh database, a fresh signing key.
+// not to matter, cheap password hashes (PasswordHash), mail through s.SMTP,
+// a fresh database, a fresh signing key.
 func Start(tb testing.TB, env map[string]string) *Server {
 	tb.Helper()
 	smtp := testkit.SMTPServer(tb)
