@@ -272,6 +272,17 @@ type httpProbe struct {
 	FailureThreshold    int `yaml:"failureThreshold"`
 }
 
+// appendTo appends p as a probe of kind to probes, failing the test if it
+// is not an HTTP GET.
+func (p *httpProbe) appendTo(t *testing.T, file, kind string, probes []probe) []probe {
+	t.Helper()
+	if p.HTTPGet == nil {
+		t.Errorf("%s: %s probe is not an HTTP GET", file, kind)
+		return probes
+	}
+	return append(probes, probe{kind: kind, path: p.HTTPGet.Path, port: p.HTTPGet.Port})
+}
+
 type knContainer struct {
 	Image string   `yaml:"image"`
 	Args  []string `yaml:"args"`
@@ -355,14 +366,9 @@ func knative(t *testing.T, file string, c knContainer) container {
 		t.Errorf("%s: Cloud Run routes to one container port, got %d", file, len(c.Ports))
 	}
 	for kind, p := range map[string]*httpProbe{"startup": c.StartupProbe, "liveness": c.LivenessProbe} {
-		if p == nil {
-			continue
+		if p != nil {
+			out.probes = p.appendTo(t, file, kind, out.probes)
 		}
-		if p.HTTPGet == nil {
-			t.Errorf("%s: %s probe is not an HTTP GET", file, kind)
-			continue
-		}
-		out.probes = append(out.probes, probe{kind: kind, path: p.HTTPGet.Path, port: p.HTTPGet.Port})
 	}
 	return out
 }
@@ -806,11 +812,7 @@ func containerApp(t *testing.T, file string, secrets []acaSecret, c acaContainer
 		out.secrets[e.Name] = s.KeyVaultURL
 	}
 	for _, p := range c.Probes {
-		if p.HTTPGet == nil {
-			t.Errorf("%s: %s probe is not an HTTP GET", file, p.Type)
-			continue
-		}
-		out.probes = append(out.probes, probe{kind: strings.ToLower(p.Type), path: p.HTTPGet.Path, port: p.HTTPGet.Port})
+		out.probes = p.appendTo(t, file, strings.ToLower(p.Type), out.probes)
 	}
 	return out
 }
