@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -383,5 +384,29 @@ func TestDevelopmentPages(t *testing.T) {
 			!strings.Contains(csp, "script-src 'sha256-") || strings.Contains(csp, "unsafe-inline'; connect-src *") {
 			t.Errorf("GET %s: got %d %q, CSP %q; want 200 HTML with a script hash", path, res.StatusCode, res.Header.Get("Content-Type"), csp)
 		}
+	}
+}
+
+// An address with no account answers a run of wrong passwords exactly as
+// one with an account does, delay included: the sixth failure does not
+// tell which addresses have an account.
+func TestUnknownAddressIsThrottledLikeAnAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"RATE_LIMIT_ACCOUNT": "100/min"})
+	b.addUser(t, "ada@example.com", oldPassword, true)
+	statuses := func(email string) []int {
+		var got []int
+		for range 8 {
+			r := b.Call(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "wrong passphrase"})
+			got = append(got, r.Status)
+		}
+		return got
+	}
+	known, unknown := statuses("ada@example.com"), statuses("nobody@example.com")
+	if !slices.Equal(known, unknown) {
+		t.Errorf("wrong passwords: %v for an account, %v for an unknown address; want the same", known, unknown)
+	}
+	if !slices.Contains(known, http.StatusTooManyRequests) {
+		t.Errorf("wrong passwords for an account: %v, want the delay to start (429)", known)
 	}
 }

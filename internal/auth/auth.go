@@ -69,6 +69,8 @@ type Service struct {
 	// failing remembers which clients (account and IP) have been failing,
 	// whom the account's delay slows.
 	failing *ratelimit.Limiter
+	// unknown counts failed logins of addresses without an account.
+	unknown unknownFailures
 	proxies int
 	// devPages serves the pages the mailed links open (development only).
 	devPages     bool

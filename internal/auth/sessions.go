@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/rightsize/rightsize/internal/platform/database"
 	"github.com/rightsize/rightsize/internal/platform/id"
 	"github.com/rightsize/rightsize/internal/platform/mail"
+	"github.com/rightsize/rightsize/internal/platform/ratelimit"
 )
 
 // Tokens are the credentials of a login: a short-lived access token, and
@@ -75,21 +77,24 @@ func (s *Service) LogIn(ctx context.Context, email, password, clientIP string) (
 	}
 	u, err := userByEmail(ctx, s.db, email)
 	if errors.Is(err, apperr.ErrNotFound) {
+		// An unknown address answers as an account would, delay and lock
+		// included, from failures counted in memory: otherwise the sixth
+		// wrong password would tell which addresses have an account.
+		if err := s.throttled(s.unknown.get(email), client); err != nil {
+			return Tokens{}, err
+		}
 		if err := dummyVerify(ctx, password, s.hashParams); err != nil {
 			return Tokens{}, err
 		}
 		s.failed(client)
+		s.unknown.fail(email, now())
 		return Tokens{}, errBadLogin
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
-	if u.FailedLogins >= maxFailedLogins {
-		return Tokens{}, apperr.New(apperr.ErrForbidden, "password logins to this account are locked after too many failures: reset the password to unlock them")
-	}
-	if wait := s.loginWait(u, client); wait > 0 {
-		return Tokens{}, &apperr.Error{Kind: apperr.ErrRateLimited, RetryAfter: wait,
-			Message: fmt.Sprintf("too many failed logins: try again in %d s", int(wait.Seconds()+0.999))}
+	if err := s.throttled(u, client); err != nil {
+		return Tokens{}, err
 	}
 	ok, rehash, err := verifyPassword(ctx, password, u.PasswordHash, s.hashParams)
 	if err != nil {
@@ -129,13 +134,55 @@ func (s *Service) failed(client string) {
 	s.failing.Allow(client, time.Now())
 }
 
-// loginWait is how long client, which has been failing on u's account,
-// must still wait; 0 for a client that has not been failing.
-func (s *Service) loginWait(u User, client string) time.Duration {
-	if u.LastFailedLoginAt == nil || !s.failing.Spent(client) {
-		return 0
+// throttled returns the error a login of client on u's account gets
+// before any password is checked: locked after maxFailedLogins failures,
+// or rate limited while a client that has been failing must still wait.
+func (s *Service) throttled(u User, client string) error {
+	if u.FailedLogins >= maxFailedLogins {
+		return apperr.New(apperr.ErrForbidden, "password logins to this account are locked after too many failures: reset the password to unlock them")
 	}
-	return time.Until(u.LastFailedLoginAt.Add(loginDelay(u.FailedLogins)))
+	if u.LastFailedLoginAt == nil || !s.failing.Spent(client) {
+		return nil
+	}
+	if wait := time.Until(u.LastFailedLoginAt.Add(loginDelay(u.FailedLogins))); wait > 0 {
+		return &apperr.Error{Kind: apperr.ErrRateLimited, RetryAfter: wait,
+			Message: fmt.Sprintf("too many failed logins: try again in %d s", int(wait.Seconds()+0.999))}
+	}
+	return nil
+}
+
+// unknownFailures counts the failed logins of addresses that have no
+// account, as users.failed_logins does for those that have, so that both
+// are throttled alike. It lives in memory, bounded to ratelimit.MaxKeys
+// addresses (a random one makes room): behind several instances each
+// counts its own, which blurs the comparison without closing it.
+type unknownFailures struct {
+	mu sync.Mutex
+	m  map[string]User // only FailedLogins and LastFailedLoginAt
+}
+
+func (f *unknownFailures) get(email string) User {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[email]
+}
+
+func (f *unknownFailures) fail(email string, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = make(map[string]User)
+	}
+	u, ok := f.m[email]
+	if !ok && len(f.m) >= ratelimit.MaxKeys {
+		for k := range f.m {
+			delete(f.m, k)
+			break
+		}
+	}
+	u.FailedLogins++
+	u.LastFailedLoginAt = &t
+	f.m[email] = u
 }
 
 // loginFailed counts a failed login on u's account and, when the count
